@@ -1,0 +1,311 @@
+"""Checkpoint import and export: the one place that knows other projects' key layouts.
+
+Every supported format is first renamed to CANONICAL keys (OpenAI CLIP's state-dict names, torch
+layouts: `visual.conv1.weight`, `visual.transformer.resblocks.{i}.attn.in_proj_weight`,
+`token_embedding.weight`, `text_projection`, `logit_scale`, ...), then `canonical_to_params` fills the
+Flax tree strictly: every tensor consumed, every parameter filled with the right shape, or one error
+listing all missing, unexpected and mis-shaped keys.
+
+Formats:
+- HF transformers CLIP directory (config.json + model.safetensors or pytorch_model.bin).
+- msta_jax's own directory (config.json with "format": "msta_jax" + model.safetensors, Flax paths).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Callable
+
+import numpy as np
+
+from msta_jax.models import clip
+
+FORMAT_NAME = 'msta_jax'
+# Buffers some writers store beside parameters; they carry no learned state.
+_IGNORED_BUFFERS = re.compile(r'.*(position_ids|attn_mask)$')
+
+
+class CheckpointError(ValueError):
+  """A checkpoint does not match the model: names the file and every offending key."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Canonical (torch, OpenAI names) <-> Flax parameter paths.
+# --------------------------------------------------------------------------------------------------
+
+def _t(x: np.ndarray) -> np.ndarray:
+  return np.ascontiguousarray(x.T)
+
+
+def canonical_key(path: tuple[str, ...]) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
+  """Flax param path -> (canonical key, transform from the torch tensor to the Flax array)."""
+  p = list(path)
+  if p[0] == 'text':  # OpenAI keeps the text tower at the top level.
+    p = p[1:]
+  ident = lambda x: x
+  leaf = p[-1]
+  if len(p) == 1 or p[-1] in ('class_embedding', 'positional_embedding', 'proj', 'text_projection'):
+    return '.'.join(p), ident
+  if p[-2:] == ['conv1', 'kernel']:
+    return 'visual.conv1.weight', lambda x: np.ascontiguousarray(x.transpose(2, 3, 1, 0))
+  if p[-1] == 'temporal_positional_embedding':
+    return 'visual.temporal_positional_embedding', lambda x: x.reshape(x.shape[-2:])
+  if p[-2:] == ['token_embedding', 'embedding']:
+    return 'token_embedding.weight', ident
+  if len(p) >= 2 and p[-2] == 'in_proj':  # Packed q/k/v keeps torch MultiheadAttention's names.
+    prefix = '.'.join(_block_names(p[:-2]))
+    return (f'{prefix}.in_proj_weight', _t) if leaf == 'kernel' else (f'{prefix}.in_proj_bias', ident)
+  names = _block_names(p[:-1])
+  if leaf == 'kernel':
+    return '.'.join(names + ['weight']), _t
+  if leaf == 'scale':
+    return '.'.join(names + ['weight']), ident
+  return '.'.join(names + [leaf]), ident
+
+
+def _block_names(p: list[str]) -> list[str]:
+  out = []
+  for name in p:
+    m = re.fullmatch(r'resblocks_(\d+)', name)
+    out.extend(['resblocks', m.group(1)] if m else [name])
+  return out
+
+
+def _flatten(tree: dict, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, prefix + (k,)))
+    else:
+      out[prefix + (k,)] = v
+  return out
+
+
+def _unflatten(flat: dict[tuple[str, ...], Any]) -> dict:
+  tree: dict = {}
+  for path, v in flat.items():
+    node = tree
+    for k in path[:-1]:
+      node = node.setdefault(k, {})
+    node[path[-1]] = v
+  return tree
+
+
+def canonical_to_params(sd: dict[str, np.ndarray], shapes: dict, source: str) -> dict:
+  """Fills a Flax params tree with the shapes of `shapes` from canonical tensors, strictly."""
+  flat_shapes = _flatten(shapes)
+  out, missing, mis_shaped, used = {}, [], [], set()
+  for path, shape_struct in flat_shapes.items():
+    key, fn = canonical_key(path)
+    if key not in sd:
+      missing.append(key)
+      continue
+    used.add(key)
+    arr = np.asarray(fn(np.asarray(sd[key], dtype=np.float32)))
+    want = tuple(shape_struct.shape)
+    if arr.shape != want:
+      mis_shaped.append(f'{key}: checkpoint {tuple(np.shape(sd[key]))} -> {arr.shape}, model wants {want}')
+      continue
+    out[path] = arr.astype(shape_struct.dtype)
+  unexpected = sorted(k for k in sd if k not in used and not _IGNORED_BUFFERS.fullmatch(k))
+  if missing or unexpected or mis_shaped:
+    raise CheckpointError(_mismatch_message(source, missing, unexpected, mis_shaped))
+  return _unflatten(out)
+
+
+def _mismatch_message(source: str, missing, unexpected, mis_shaped) -> str:
+  lines = [f'{source} does not match the model:']
+  for title, items in (('missing', missing), ('unexpected', unexpected), ('mis-shaped', mis_shaped)):
+    if items:
+      lines.append(f'  {len(items)} {title}: ' + ', '.join(items[:20]) + (' ...' if len(items) > 20 else ''))
+  lines.append('  Check that the file is the architecture you asked for; adapters and other new '
+               'parameters are loaded separately (models.load(..., adapters=FILE)).')
+  return '\n'.join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading tensors.
+# --------------------------------------------------------------------------------------------------
+
+def read_safetensors(path: str) -> dict[str, np.ndarray]:
+  from safetensors.numpy import load_file
+  try:
+    return load_file(path)
+  except Exception as e:  # safetensors raises its own error types for bad headers.
+    raise CheckpointError(f'{path}: not a readable safetensors file ({e})') from e
+
+
+def read_safetensors_metadata(path: str) -> dict[str, str]:
+  from safetensors import safe_open
+  with safe_open(path, framework='numpy') as f:
+    return f.metadata() or {}
+
+
+# --------------------------------------------------------------------------------------------------
+# HF transformers CLIP.
+# --------------------------------------------------------------------------------------------------
+
+_HF_RENAMES = [
+    (r'vision_model\.embeddings\.class_embedding', 'visual.class_embedding'),
+    (r'vision_model\.embeddings\.patch_embedding\.weight', 'visual.conv1.weight'),
+    (r'vision_model\.embeddings\.position_embedding\.weight', 'visual.positional_embedding'),
+    (r'vision_model\.pre_layrnorm\.(weight|bias)', r'visual.ln_pre.\1'),
+    (r'vision_model\.post_layernorm\.(weight|bias)', r'visual.ln_post.\1'),
+    (r'vision_model\.encoder\.layers\.(\d+)\.(.*)', r'visual.transformer.resblocks.\1.\2'),
+    (r'text_model\.embeddings\.token_embedding\.weight', 'token_embedding.weight'),
+    (r'text_model\.embeddings\.position_embedding\.weight', 'positional_embedding'),
+    (r'text_model\.final_layer_norm\.(weight|bias)', r'ln_final.\1'),
+    (r'text_model\.encoder\.layers\.(\d+)\.(.*)', r'transformer.resblocks.\1.\2'),
+    (r'logit_scale', 'logit_scale'),
+]
+_HF_BLOCK_RENAMES = [
+    (r'self_attn\.out_proj\.(weight|bias)', r'attn.out_proj.\1'),
+    (r'layer_norm1\.(weight|bias)', r'ln_1.\1'),
+    (r'layer_norm2\.(weight|bias)', r'ln_2.\1'),
+    (r'mlp\.fc1\.(weight|bias)', r'mlp.c_fc.\1'),
+    (r'mlp\.fc2\.(weight|bias)', r'mlp.c_proj.\1'),
+]
+
+
+def hf_to_canonical(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """HF CLIPModel state dict -> canonical keys. Unknown keys pass through (and are then unexpected)."""
+  out: dict[str, np.ndarray] = {}
+  qkv: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+  for key, val in sd.items():
+    if key == 'visual_projection.weight':
+      out['visual.proj'] = _t(val)
+      continue
+    if key == 'text_projection.weight':
+      out['text_projection'] = _t(val)
+      continue
+    new = key
+    for pat, rep in _HF_RENAMES:
+      if re.fullmatch(pat, key):
+        new = re.sub(pat, rep, key)
+        break
+    m = re.fullmatch(r'(.*resblocks\.\d+)\.self_attn\.([qkv])_proj\.(weight|bias)', new)
+    if m:
+      qkv.setdefault((m.group(1), m.group(3)), {})[m.group(2)] = val
+      continue
+    for pat, rep in _HF_BLOCK_RENAMES:
+      new = re.sub(r'(resblocks\.\d+)\.' + pat + '$', r'\1.' + rep.replace('\\1', '\\2'), new)
+    out[new] = val
+  for (block, kind), parts in qkv.items():
+    if set(parts) == {'q', 'k', 'v'}:
+      out[f'{block}.attn.in_proj_{kind}'] = np.concatenate([parts['q'], parts['k'], parts['v']], 0)
+    else:  # Leave the incomplete parts visible so the strict check names them.
+      for n, v in parts.items():
+        out[f'{block}.self_attn.{n}_proj.{kind}'] = v
+  return out
+
+
+def _hf_eot_id(text_cfg: dict, vocab_size: int) -> int:
+  eos = text_cfg.get('eos_token_id', 49407)
+  # HF's legacy configs say eos_token_id=2 and pool at argmax(ids): CLIP's EOT is the largest id.
+  return vocab_size - 1 if eos == 2 else int(eos)
+
+
+def config_from_canonical(sd: dict[str, np.ndarray], *, heads_vision: int | None, heads_text: int | None,
+                          video_mode: str, activation: str = 'quick_gelu', ln_eps: float = 1e-5,
+                          eot_id: int | None = None, mean=clip.CLIP_MEAN, std=clip.CLIP_STD,
+                          source: str = 'checkpoint') -> clip.ModelConfig:
+  """Every dimension from tensor shapes; heads default to width / 64 as OpenAI CLIP and ViCLIP use."""
+  def need(key):
+    if key not in sd:
+      raise CheckpointError(f'{source}: key {key!r} not found; is this a CLIP-layout checkpoint?')
+    return sd[key]
+
+  def depth(prefix):
+    ids = {int(m.group(1)) for k in sd if (m := re.match(re.escape(prefix) + r'(\d+)\.', k))}
+    if ids != set(range(len(ids))) or not ids:
+      raise CheckpointError(f'{source}: blocks under {prefix!r} are not numbered 0..n-1 ({sorted(ids)})')
+    return len(ids)
+
+  conv = need('visual.conv1.weight')
+  v_width, patch = conv.shape[0], conv.shape[-1]
+  grid = int(round((need('visual.positional_embedding').shape[0] - 1) ** 0.5))
+  t_width = need('token_embedding.weight').shape[1]
+  tpe = sd.get('visual.temporal_positional_embedding')
+  vocab = need('token_embedding.weight').shape[0]
+  return clip.ModelConfig(
+      vision=clip.VisionConfig(
+          width=v_width, layers=depth('visual.transformer.resblocks.'),
+          heads=heads_vision or v_width // 64,
+          mlp_dim=need('visual.transformer.resblocks.0.mlp.c_fc.weight').shape[0],
+          patch_size=patch, image_size=grid * patch,
+          num_frames=int(tpe.shape[-2]) if tpe is not None else 8),
+      text=clip.TextConfig(
+          width=t_width, layers=depth('transformer.resblocks.'), heads=heads_text or t_width // 64,
+          mlp_dim=need('transformer.resblocks.0.mlp.c_fc.weight').shape[0], vocab_size=vocab,
+          context_length=need('positional_embedding').shape[0],
+          eot_id=vocab - 1 if eot_id is None else eot_id),
+      embed_dim=need('visual.proj').shape[1], video_mode=video_mode, activation=activation,
+      ln_eps=ln_eps, mean=tuple(mean), std=tuple(std))
+
+
+def read_hf_dir(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
+  """An HF `CLIPModel.save_pretrained` directory -> (config, canonical tensors)."""
+  cfg_json = json.load(open(os.path.join(path, 'config.json')))
+  st = os.path.join(path, 'model.safetensors')
+  if os.path.exists(st):
+    sd = read_safetensors(st)
+  elif os.path.exists(os.path.join(path, 'pytorch_model.bin')):
+    from msta_jax.models import torch_pickle
+    sd = torch_pickle.load_state_dict(os.path.join(path, 'pytorch_model.bin'))
+  else:
+    raise CheckpointError(f'{path}: HF directory without model.safetensors or pytorch_model.bin')
+  canon = hf_to_canonical(sd)
+  vcfg, tcfg = cfg_json.get('vision_config', {}), cfg_json.get('text_config', {})
+  act = vcfg.get('hidden_act', 'quick_gelu')
+  if tcfg.get('hidden_act', act) != act:
+    raise CheckpointError(f'{path}: towers use different activations ({act}, {tcfg["hidden_act"]})')
+  if act not in ('quick_gelu', 'gelu'):
+    raise CheckpointError(f'{path}: unsupported hidden_act {act!r} (quick_gelu or gelu)')
+  mean, std = clip.CLIP_MEAN, clip.CLIP_STD
+  pre = os.path.join(path, 'preprocessor_config.json')
+  if os.path.exists(pre):
+    pcfg = json.load(open(pre))
+    mean, std = pcfg.get('image_mean', mean), pcfg.get('image_std', std)
+  vocab = canon['token_embedding.weight'].shape[0] if 'token_embedding.weight' in canon else 49408
+  cfg = config_from_canonical(
+      canon, heads_vision=vcfg.get('num_attention_heads', 12), heads_text=tcfg.get('num_attention_heads', 8),
+      video_mode='frame_average', activation=act, ln_eps=vcfg.get('layer_norm_eps', 1e-5),
+      eot_id=_hf_eot_id(tcfg, vocab), mean=mean, std=std, source=path)
+  return cfg, canon
+
+
+# --------------------------------------------------------------------------------------------------
+# msta_jax's own format.
+# --------------------------------------------------------------------------------------------------
+
+def flat_param_dict(params: dict) -> dict[str, np.ndarray]:
+  return {'/'.join(k): np.asarray(v) for k, v in sorted(_flatten(params).items())}
+
+
+def write_own(path: str, cfg: clip.ModelConfig, params: dict, extra: dict | None = None) -> None:
+  """Writes `path/config.json` + `path/model.safetensors` (Flax paths joined by '/')."""
+  from safetensors.numpy import save_file
+  os.makedirs(path, exist_ok=True)
+  with open(os.path.join(path, 'config.json'), 'w') as f:
+    json.dump({'format': FORMAT_NAME, 'model': cfg.to_dict(), **(extra or {})}, f, indent=1, sort_keys=True)
+  save_file(flat_param_dict(params), os.path.join(path, 'model.safetensors'))
+
+
+def read_own(path: str, shapes_fn: Callable[[clip.ModelConfig], dict]) -> tuple[clip.ModelConfig, dict]:
+  meta = json.load(open(os.path.join(path, 'config.json')))
+  cfg = clip.ModelConfig.from_dict(meta['model'])
+  flat = read_safetensors(os.path.join(path, 'model.safetensors'))
+  return cfg, fill_flat(flat, shapes_fn(cfg), os.path.join(path, 'model.safetensors'))
+
+
+def fill_flat(flat: dict[str, np.ndarray], shapes: dict, source: str) -> dict:
+  """Strictly fills a tree of ShapeDtypeStructs from '/'-joined keys."""
+  want = {'/'.join(k): v for k, v in _flatten(shapes).items()}
+  missing = sorted(set(want) - set(flat))
+  unexpected = sorted(set(flat) - set(want))
+  mis = [f'{k}: file {flat[k].shape}, model {tuple(want[k].shape)}'
+         for k in sorted(set(want) & set(flat)) if tuple(flat[k].shape) != tuple(want[k].shape)]
+  if missing or unexpected or mis:
+    raise CheckpointError(_mismatch_message(source, missing, unexpected, mis))
+  return _unflatten({tuple(k.split('/')): flat[k].astype(want[k].dtype) for k in want})

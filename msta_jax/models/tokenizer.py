@@ -1,0 +1,70 @@
+"""CLIP tokenizer, offline: transformers' CLIPTokenizerFast on the vocabulary shipped in the package.
+
+    from msta_jax.models import tokenizer
+    tok = tokenizer.Tokenizer(context_length=32)      # ViCLIP; 77 for OpenAI CLIP
+    ids, mask = tok(['a video of archery.'])           # int32 [B, 32], bool [B, 32]
+
+Layout follows OpenAI's `clip.tokenize(..., truncate=True)` (also ViCLIP's): `[SOT] + bpe + [EOT]`,
+padded with 0 (not the HF pad id); a text longer than the context is cut and its last token forced to
+EOT, so pooling at the first EOT always finds one. Text is cleaned as OpenAI does (ftfy.fix_text, HTML
+unescaping twice, whitespace collapsed, lower case) before the fast tokenizer sees it: the fast
+tokenizer alone skips ftfy and HTML unescaping (see tests/models/tokenizer_test.py for the classes of
+input where that matters).
+"""
+from __future__ import annotations
+
+import functools
+import html
+import os
+
+os.environ.setdefault('USE_TF', '0')  # transformers must not import TensorFlow for a tokenizer.
+
+import ftfy  # noqa: E402
+import numpy as np  # noqa: E402
+
+VOCAB_DIR = os.path.join(os.path.dirname(__file__), 'assets', 'clip_bpe')
+SOT_ID = 49406
+EOT_ID = 49407
+VOCAB_SIZE = 49408
+
+
+def clean(text: str) -> str:
+  """OpenAI CLIP's `basic_clean` + `whitespace_clean` (lower-casing is the tokenizer's)."""
+  text = html.unescape(html.unescape(ftfy.fix_text(text)))
+  return ' '.join(text.split())
+
+
+@functools.lru_cache(maxsize=None)
+def _fast_tokenizer():
+  from transformers import CLIPTokenizerFast
+  return CLIPTokenizerFast(vocab_file=os.path.join(VOCAB_DIR, 'vocab.json'),
+                           merges_file=os.path.join(VOCAB_DIR, 'merges.txt'))
+
+
+class Tokenizer:
+  """Turns strings into CLIP token ids for a text encoder with `context_length` positions."""
+
+  def __init__(self, context_length: int):
+    if context_length < 2:
+      raise ValueError(f'context_length must hold SOT and EOT, got {context_length}')
+    self.context_length = context_length
+    self.sot_id, self.eot_id, self.vocab_size = SOT_ID, EOT_ID, VOCAB_SIZE
+
+  def bpe_ids(self, texts: list[str]) -> list[list[int]]:
+    """BPE ids without special tokens, after OpenAI's cleaning."""
+    enc = _fast_tokenizer()([clean(t) for t in texts], add_special_tokens=False)
+    return enc['input_ids']
+
+  def num_tokens(self, text: str) -> int:
+    """Length with SOT and EOT, before truncation: > context_length means the text gets cut."""
+    return len(self.bpe_ids([text])[0]) + 2
+
+  def __call__(self, texts: str | list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (ids int32 [B, L], mask bool [B, L]) with L = context_length."""
+    if isinstance(texts, str):
+      texts = [texts]
+    ids = np.zeros((len(texts), self.context_length), np.int32)
+    for i, bpe in enumerate(self.bpe_ids(list(texts))):
+      row = [self.sot_id] + bpe[: self.context_length - 2] + [self.eot_id]
+      ids[i, : len(row)] = row
+    return ids, ids != 0

@@ -1,0 +1,144 @@
+"""The pre-LN residual transformer shared by CLIP's and ViCLIP's towers.
+
+Parameter names copy the OpenAI/ViCLIP checkpoint keys (`resblocks_{i}/attn/in_proj`, `ln_1`,
+`mlp/c_fc`, ...) so the converter in checkpoints.py is a rename plus transposes. Attention keeps
+OpenAI's packed q/k/v projection (one [D, 3D] matmul) and runs through `jax.nn.dot_product_attention`,
+which picks cuDNN's fused kernel on GPUs that have it.
+
+Adapters hook in at the `Transformer` level, never inside a block: MSTA's adapted block j computes
+`Block_j(x) + lambda * A_j(x)` from the block's INPUT, so a block stays the plain pretrained maths.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Dtype = Any
+
+
+def quick_gelu(x: jax.Array) -> jax.Array:
+  """OpenAI CLIP's activation: x * sigmoid(1.702 x)."""
+  return x * jax.nn.sigmoid(1.702 * x)
+
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    'quick_gelu': quick_gelu,
+    'gelu': lambda x: jax.nn.gelu(x, approximate=False),
+    'gelu_tanh': lambda x: jax.nn.gelu(x, approximate=True),
+}
+
+
+class LayerNorm(nn.Module):
+  """LayerNorm computed in float32 and cast back (CLIP's fp16-safe LayerNorm; identical in fp32)."""
+  eps: float = 1e-5
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    d = x.shape[-1]
+    scale = self.param('scale', nn.initializers.ones, (d,), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros, (d,), jnp.float32)
+    x32 = x.astype(jnp.float32)
+    mean = x32.mean(-1, keepdims=True)
+    var = jnp.square(x32 - mean).mean(-1, keepdims=True)  # Two-pass variance, as torch computes it.
+    return ((x32 - mean) * jax.lax.rsqrt(var + self.eps) * scale + bias).astype(x.dtype)
+
+
+class MultiheadAttention(nn.Module):
+  """torch.nn.MultiheadAttention with packed in_proj, as OpenAI CLIP and ViCLIP store it."""
+  heads: int
+  causal: bool = False
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    b, l, d = x.shape
+    if d % self.heads:
+      raise ValueError(f'width {d} is not divisible by {self.heads} heads')
+    qkv = nn.Dense(3 * d, dtype=self.dtype, name='in_proj')(x)
+    q, k, v = jnp.split(qkv.reshape(b, l, 3, self.heads, d // self.heads), 3, axis=2)
+    out = jax.nn.dot_product_attention(q[:, :, 0], k[:, :, 0], v[:, :, 0], is_causal=self.causal)
+    return nn.Dense(d, dtype=self.dtype, name='out_proj')(out.reshape(b, l, d))
+
+
+class Mlp(nn.Module):
+  hidden: int
+  activation: str = 'quick_gelu'
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    h = ACTIVATIONS[self.activation](nn.Dense(self.hidden, dtype=self.dtype, name='c_fc')(x))
+    return nn.Dense(x.shape[-1], dtype=self.dtype, name='c_proj')(h)
+
+
+class DropPath(nn.Module):
+  """Stochastic depth on a residual branch (ViCLIP pre-training used up to 0.1); identity at eval."""
+  rate: float
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    if not train or self.rate == 0.0:
+      return x
+    keep = 1.0 - self.rate
+    mask = jax.random.bernoulli(self.make_rng('dropout'), keep, (x.shape[0],) + (1,) * (x.ndim - 1))
+    return jnp.where(mask, x / keep, 0).astype(x.dtype)
+
+
+class ResidualAttentionBlock(nn.Module):
+  """x + attn(ln_1(x)), then + mlp(ln_2(x)). [B, L, D] -> [B, L, D]."""
+  heads: int
+  mlp_dim: int
+  activation: str = 'quick_gelu'
+  causal: bool = False
+  drop_path: float = 0.0
+  ln_eps: float = 1e-5
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    dp = DropPath(self.drop_path)
+    h = MultiheadAttention(self.heads, self.causal, self.dtype, name='attn')(
+        LayerNorm(self.ln_eps, name='ln_1')(x))
+    x = x + dp(h, train=train)
+    h = Mlp(self.mlp_dim, self.activation, self.dtype, name='mlp')(LayerNorm(self.ln_eps, name='ln_2')(x))
+    return x + dp(h, train=train)
+
+
+class AdapterFactory(Protocol):
+  """Builds the adapter of block `index` (0-based) or returns None for an unadapted block.
+
+  The adapter is called as `adapter(x, *, train)` on the block's input and returns the already
+  scaled residual to add to the block's output.
+  """
+
+  def __call__(self, index: int) -> nn.Module | None:
+    ...
+
+
+class Transformer(nn.Module):
+  """A stack of `layers` residual blocks named `resblocks_{i}`, with optional parallel adapters."""
+  layers: int
+  heads: int
+  mlp_dim: int
+  activation: str = 'quick_gelu'
+  causal: bool = False
+  drop_path: float = 0.0  # Max stochastic depth; rates rise linearly over depth as in ViCLIP.
+  ln_eps: float = 1e-5
+  remat: bool = False  # Rematerialise each block in the backward pass (memory for compute).
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False,
+               adapters: AdapterFactory | None = None) -> jax.Array:
+    block_cls = nn.remat(ResidualAttentionBlock, static_argnums=(2,)) if self.remat else ResidualAttentionBlock
+    rates = [self.drop_path * i / max(self.layers - 1, 1) for i in range(self.layers)]
+    for i in range(self.layers):
+      block = block_cls(self.heads, self.mlp_dim, self.activation, self.causal, rates[i], self.ln_eps,
+                        self.dtype, name=f'resblocks_{i}')
+      adapter = adapters(i) if adapters is not None else None
+      y = block(x, train)
+      x = y if adapter is None else y + adapter(x, train=train)
+    return x
