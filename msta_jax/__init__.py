@@ -1,0 +1,1 @@
+"""msta_jax: MSTA (Multi-modal Spatio-Temporal Adapter) for video-language models in JAX/Flax."""

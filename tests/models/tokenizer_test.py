@@ -1,0 +1,57 @@
+"""The offline tokenizer against transformers' slow CLIPTokenizer (which applies ftfy like OpenAI)."""
+import os
+
+import numpy as np
+import pytest
+from transformers import CLIPTokenizer
+
+from msta_jax.models import tokenizer as T
+
+# Punctuation, case, whitespace, unicode, numbers, contractions, HTML entities, CJK, length.
+AGREE = ['Hello, World!', 'a   b\t\nc', 'Ünïcödé ÇAFÉ', "don't can't I'm", '$12.50 + 3%', '日本語のテキスト',
+         'A-B_C/D\\E', '  leading and trailing  ', 'fish &amp; chips', '&lt;b&gt;', 'x' * 100,
+         'Pushing something from left to right', 'emoji 🎉🎉 ok']
+# Inputs that ftfy repairs: a fast tokenizer without OpenAI's cleaning tokenizes them differently.
+FTFY_FIXES = ['schÃ¶n mojibake', 'ﬁnancial ligature', '“smart quotes”', 'ＦＵＬＬＷＩＤＴＨ']
+
+
+@pytest.fixture(scope='module')
+def slow():
+  return CLIPTokenizer(os.path.join(T.VOCAB_DIR, 'vocab.json'), os.path.join(T.VOCAB_DIR, 'merges.txt'))
+
+
+def test_vocab_is_clip(slow):
+  assert len(slow.get_vocab()) == T.VOCAB_SIZE == 49408
+  assert slow.convert_tokens_to_ids(['<|startoftext|>', '<|endoftext|>']) == [T.SOT_ID, T.EOT_ID]
+  ids, mask = T.Tokenizer(8)(['a diagram'])  # The ids OpenAI's README shows for this text.
+  assert ids.tolist() == [[49406, 320, 22697, 49407, 0, 0, 0, 0]]
+  assert mask.tolist() == [[True] * 4 + [False] * 4]
+  assert ids.dtype == np.int32
+
+
+@pytest.mark.parametrize('text', AGREE + FTFY_FIXES)
+def test_fast_with_cleaning_matches_slow(slow, text):
+  assert T.Tokenizer(77).bpe_ids([text])[0] == slow(text, add_special_tokens=False)['input_ids']
+
+
+@pytest.mark.parametrize('text', FTFY_FIXES)
+def test_raw_fast_tokenizer_differs_where_ftfy_repairs(slow, text):
+  raw = T._fast_tokenizer()(text, add_special_tokens=False)['input_ids']
+  assert raw != slow(text, add_special_tokens=False)['input_ids']
+
+
+def test_truncation_keeps_eot_last_and_pads_with_zero():
+  tok = T.Tokenizer(32)
+  ids, mask = tok(['word ' * 50, 'short', ''])
+  assert ids.shape == (3, 32)
+  assert ids[0, 0] == T.SOT_ID and ids[0, -1] == T.EOT_ID and mask[0].all()
+  assert (ids[0, 1:-1] == tok.bpe_ids(['word ' * 50])[0][:30]).all()
+  assert ids[1, :3].tolist() == [T.SOT_ID, tok.bpe_ids(['short'])[0][0], T.EOT_ID]
+  assert (ids[1, 3:] == 0).all() and mask[1].sum() == 3
+  assert ids[2, :2].tolist() == [T.SOT_ID, T.EOT_ID] and mask[2].sum() == 2
+  assert tok.num_tokens('word ' * 50) == 52
+
+
+def test_context_too_small_is_an_error():
+  with pytest.raises(ValueError, match='context_length'):
+    T.Tokenizer(1)
