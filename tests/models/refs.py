@@ -14,6 +14,11 @@ SMALL_VISION = dict(hidden_size=96, intermediate_size=200, num_hidden_layers=2, 
                     patch_size=8, image_size=40)
 SMALL_TEXT = dict(hidden_size=64, intermediate_size=136, num_hidden_layers=2, num_attention_heads=2,
                   max_position_embeddings=24)
+# Heads of 64 (width / 64), as files without a config (OpenAI .pt, ViCLIP .pth) are read.
+HEADS64_VISION = dict(hidden_size=128, intermediate_size=200, num_hidden_layers=2, num_attention_heads=2,
+                      patch_size=8, image_size=40)
+HEADS64_TEXT = dict(hidden_size=64, intermediate_size=136, num_hidden_layers=2, num_attention_heads=1,
+                    max_position_embeddings=32)
 B16_VISION = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
                   patch_size=16, image_size=224)
 B16_TEXT = dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8,
