@@ -1,0 +1,1 @@
+"""Video data: decoding, dataset builders, input pipelines and split sets."""
