@@ -16,6 +16,7 @@ os.environ.setdefault('USE_TF', '0')  # transformers must not pull TensorFlow in
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+from msta_jax.models.adapters import MSTAConfig  # noqa: E402
 from msta_jax.models.clip import (CLIP, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD,  # noqa: E402
                                   ModelConfig, TextConfig, VisionConfig)
 from msta_jax.models.tokenizer import Tokenizer  # noqa: E402
@@ -54,10 +55,11 @@ def get_config(name: str) -> ModelConfig:
   return CONFIGS[name]
 
 
-def get_model(name_or_cfg: str | ModelConfig, *, dtype=jnp.float32, remat: bool = False) -> CLIP:
-  """A CLIP module for a named architecture or a ModelConfig (no weights)."""
+def get_model(name_or_cfg: str | ModelConfig, *, dtype=jnp.float32, remat: bool = False,
+              msta: MSTAConfig | None = None) -> CLIP:
+  """A CLIP module for a named architecture or a ModelConfig (no weights); `msta` adds adapters."""
   cfg = get_config(name_or_cfg) if isinstance(name_or_cfg, str) else name_or_cfg
-  return CLIP(cfg, dtype=dtype, remat=remat)
+  return CLIP(cfg, dtype=dtype, remat=remat, msta=msta)
 
 
 def dummy_inputs(cfg: ModelConfig, batch: int = 1) -> tuple[jax.Array, jax.Array]:
@@ -75,6 +77,21 @@ def init_params(model: CLIP, rng: jax.Array) -> dict:
 def param_shapes(model: CLIP) -> dict:
   """Abstract parameter tree (ShapeDtypeStructs): no memory, no compute."""
   return jax.eval_shape(lambda: init_params(model, jax.random.PRNGKey(0)))
+
+
+def add_adapters(model: CLIP, backbone_params: dict, rng: jax.Array) -> dict:
+  """Backbone parameters plus freshly initialised adapters (`msta/...`) for an adapted `model`.
+
+  The backbone tree must be exactly the model's minus its adapters (strict, like loading).
+  """
+  from msta_jax.models import checkpoints
+  shapes = param_shapes(model)
+  adapter_keys = sorted(k for k in shapes if k not in backbone_params)
+  expected = {k: v for k, v in shapes.items() if k not in adapter_keys}
+  checkpoints.check_flat(checkpoints.flat_paths(backbone_params), expected, 'backbone parameters')
+  # Under jit, XLA drops the unused random init of the backbone: only the adapters are computed.
+  fresh = jax.jit(lambda r: {k: init_params(model, r)[k] for k in adapter_keys})(rng)
+  return {**backbone_params, **fresh}
 
 
 from msta_jax.models.loading import load, save  # noqa: E402,F401

@@ -299,13 +299,24 @@ def read_own(path: str, shapes_fn: Callable[[clip.ModelConfig], dict]) -> tuple[
   return cfg, fill_flat(flat, shapes_fn(cfg), os.path.join(path, 'model.safetensors'))
 
 
-def fill_flat(flat: dict[str, np.ndarray], shapes: dict, source: str) -> dict:
-  """Strictly fills a tree of ShapeDtypeStructs from '/'-joined keys."""
+def check_flat(flat: dict[str, Any], shapes: dict, source: str) -> dict[str, Any]:
+  """Raises unless '/'-joined `flat` has exactly the keys and shapes of `shapes`; returns those."""
   want = {'/'.join(k): v for k, v in _flatten(shapes).items()}
   missing = sorted(set(want) - set(flat))
   unexpected = sorted(set(flat) - set(want))
-  mis = [f'{k}: file {flat[k].shape}, model {tuple(want[k].shape)}'
+  mis = [f'{k}: file {tuple(flat[k].shape)}, model {tuple(want[k].shape)}'
          for k in sorted(set(want) & set(flat)) if tuple(flat[k].shape) != tuple(want[k].shape)]
   if missing or unexpected or mis:
     raise CheckpointError(_mismatch_message(source, missing, unexpected, mis))
+  return want
+
+
+def fill_flat(flat: dict[str, np.ndarray], shapes: dict, source: str) -> dict:
+  """Strictly fills a tree of ShapeDtypeStructs from '/'-joined keys."""
+  want = check_flat(flat, shapes, source)
   return _unflatten({tuple(k.split('/')): flat[k].astype(want[k].dtype) for k in want})
+
+
+def flat_paths(tree: dict) -> dict[str, Any]:
+  """'/'-joined leaf paths of a nested dict (no copies)."""
+  return {'/'.join(k): v for k, v in _flatten(tree).items()}

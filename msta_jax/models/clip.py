@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from msta_jax.models import adapters as msta_lib
 from msta_jax.models import transformer as tfm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -185,32 +186,42 @@ class TextTransformer(nn.Module):
 
 
 class CLIP(nn.Module):
-  """Two-tower video-text model. Parameters: `visual/...`, `text/...`, `logit_scale` (log)."""
+  """Two-tower video-text model. Parameters: `visual/...`, `text/...`, `logit_scale` (log), and with
+  adapters `msta/...` (models/adapters.py); `msta=None` is the plain backbone."""
   cfg: ModelConfig
   dtype: Any = jnp.float32  # Compute dtype; parameters stay float32.
   remat: bool = False
+  msta: msta_lib.MSTAConfig | None = None
 
   def setup(self):
     self.visual = VisionTransformer(self.cfg, self.dtype, self.remat)
     self.text = TextTransformer(self.cfg, self.dtype, self.remat)
     self.logit_scale = self.param('logit_scale', nn.initializers.constant(jnp.log(100.0)), ())
+    if self.msta is not None:
+      self.adapters = msta_lib.MSTA(self.msta, self.cfg.vision.width, self.cfg.text.width,
+                                    self.cfg.vision.layers, self.cfg.text.layers, self.dtype, name='msta')
+
+  def _video_adapters(self, frames: int, joint: bool):
+    return self.adapters.video_factory(frames, joint) if self.msta is not None else None
 
   def encode_image(self, images: jax.Array, *, train: bool = False) -> jax.Array:
     """Normalised float images [N, H, W, 3] -> [N, E]."""
-    return self.visual(images, train=train)
+    return self.visual(images, train=train, adapters=self._video_adapters(1, joint=False))
 
   def encode_video(self, videos: jax.Array, *, train: bool = False) -> jax.Array:
     """Normalised float videos [B, T, H, W, 3] -> [B, E]."""
     if videos.ndim != 5:
       raise ValueError(f'expected videos [B, T, H, W, 3], got shape {videos.shape}')
-    if self.cfg.video_mode == 'joint':
-      return self.visual.encode_joint(videos, train=train)
     b, t = videos.shape[:2]
-    feats = self.visual(videos.reshape((b * t,) + videos.shape[2:]), train=train)
+    if self.cfg.video_mode == 'joint':
+      return self.visual.encode_joint(videos, train=train, adapters=self._video_adapters(t, joint=True))
+    feats = self.visual(videos.reshape((b * t,) + videos.shape[2:]), train=train,
+                        adapters=self._video_adapters(t, joint=False))
     return feats.reshape(b, t, -1).mean(axis=1)
 
   def encode_text(self, ids: jax.Array, *, train: bool = False) -> jax.Array:
-    return self.text(ids, train=train)
+    return self.text(ids, train=train,
+                     adapters=self.adapters.text_factory() if self.msta is not None else None)
 
   def __call__(self, videos: jax.Array, ids: jax.Array, *, train: bool = False):
     """Both towers, for initialisation and contrastive training: ([B, E], [K, E], scale)."""

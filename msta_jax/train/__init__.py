@@ -1,0 +1,1 @@
+"""Training: freezing rules, losses, the train step, the trainer loop and evaluation."""
