@@ -1,0 +1,226 @@
+"""Input pipelines over built TFDS datasets: random access (array_record) + grain, numpy batches.
+
+Why random access: the training order is an index stream (shuffled per epoch from `seed`), so the
+loader's state is a few integers, exact resume is O(1) (no replaying of shuffle buffers), each
+process reads only its own slice of the stream (no duplicates within an epoch), and per-clip
+randomness is derived by grain from (seed, position), independent of worker threads.
+
+Examples are read undecoded (`tf.train.Example`) and only the T sampled frames of a clip are decoded.
+Every batch is process-local numpy; the trainer assembles global arrays.
+
+    src = open_split(data_dir, 'synthetic/seed0', 'few_shot_train_k16')
+    train = TrainLoader(src, global_batch=32, num_frames=8, image_size=32, mean=..., std=..., seed=0)
+    batch = next(train)            # {'video': [b, T, S, S, 3] float32, 'label': [b] int32, 'mask': [b]}
+    state = train.get_state()      # JSON-able; TrainLoader.set_state(state) resumes exactly
+    for batch in eval_batches(src_test, global_batch=8, ..., clips=2, crops=3):   # every video once
+      ...                          # 'video' [b, V, T, S, S, 3], 'index' (-1 for padding), 'mask'
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import math
+import os
+from typing import Any, Callable, Iterator
+
+import grain
+import numpy as np
+from absl import logging
+
+from msta_jax.data import transforms
+
+# Numeric features other than the video/label that batches carry when present (synthetic factors).
+FACTOR_KEYS = ('shape', 'colour', 'motion', 'clip_id')
+
+
+class DatasetMissingError(FileNotFoundError):
+  """A built dataset or split is not where the config says; the message says how to build it."""
+
+
+def resolve_dataset_dir(data_dir: str, name: str) -> str:
+  """`data_dir/name`, or the single version/config directory below it holding dataset_info.json."""
+  root = os.path.join(os.path.expanduser(data_dir), name)
+  if os.path.exists(os.path.join(root, 'dataset_info.json')):
+    return root
+  found = sorted({os.path.dirname(p) for depth in ('*', '*/*')
+                  for p in glob.glob(os.path.join(root, depth, 'dataset_info.json'))})
+  if len(found) == 1:
+    return found[0]
+  if not found:
+    raise DatasetMissingError(
+        f'no built dataset at {root} (config.data.data_dir={data_dir!r}, config.data.name={name!r}); '
+        'build it first: `python -m msta_jax.data.build ...` for videos, or `python -m '
+        'msta_jax.data.synthetic --data_dir=...` for the synthetic set (BUILD.md, "Building datasets")')
+  raise DatasetMissingError(f'{root} holds several built versions {found}; point config.data.name at one')
+
+
+@dataclasses.dataclass
+class SplitSource:
+  """One split of a built dataset: random-access records plus its class list and metadata."""
+  path: str
+  split: str
+  source: Any               # Sequence of tf.train.Example (undecoded).
+  classes: list[str]
+  metadata: dict[str, Any]  # This split's metadata entry.
+  dataset_metadata: dict[str, Any]
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+
+def open_split(data_dir: str, name: str, split: str) -> SplitSource:
+  import tensorflow_datasets as tfds
+  path = resolve_dataset_dir(data_dir, name)
+  builder = tfds.builder_from_directory(path)
+  if split not in builder.info.splits:
+    raise DatasetMissingError(f'{path} has no split {split!r}; it has {sorted(builder.info.splits)}')
+  formats = [str(getattr(f, 'value', f)) for f in ([builder.info.file_format] + list(
+      getattr(builder.info, 'alternative_file_formats', []) or []))]
+  if not any('array_record' in f for f in formats):
+    raise DatasetMissingError(f'{path} was built as {formats}; the loaders need random access: rebuild it '
+                              'with file_format=array_record (the msta_jax builders do this by default)')
+  source = builder.as_data_source(split, deserialize_method=tfds.decode.DeserializeMethod.DESERIALIZE_NO_DECODE)
+  meta = dict(builder.info.metadata or {})
+  split_meta = dict(meta.get('splits', {}).get(split, {}))
+  if 'classes' not in split_meta:
+    raise DatasetMissingError(f'{path}: metadata has no class list for split {split!r}')
+  return SplitSource(path, split, source, list(split_meta['classes']), split_meta, meta)
+
+
+def parse(record) -> dict[str, Any]:
+  """tf.train.Example -> {'frames': [encoded bytes], 'label': int, other scalar features}."""
+  out: dict[str, Any] = {}
+  for key, feat in record.features.feature.items():
+    kind = feat.WhichOneof('kind')
+    values = getattr(feat, kind).value
+    if key == 'video':
+      out['frames'] = list(values)
+    elif kind == 'bytes_list':
+      out[key] = values[0].decode('utf-8') if values else ''
+    else:
+      out[key] = values[0] if len(values) == 1 else np.asarray(values)
+  if not out.get('frames'):
+    raise ValueError('example without video frames')
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSpec:
+  """What the model takes: frames, resolution and normalisation."""
+  num_frames: int
+  image_size: int
+  mean: tuple[float, float, float]
+  std: tuple[float, float, float]
+
+
+def _common_fields(ex: dict[str, Any]) -> dict[str, Any]:
+  out = {'label': np.int32(ex['label'])}
+  for k in FACTOR_KEYS:
+    if k in ex:
+      out[k] = np.int32(ex[k])
+  return out
+
+
+class TrainLoader:
+  """Infinite, shuffled, augmented training batches of one process; exactly resumable."""
+
+  def __init__(self, src: SplitSource, *, global_batch: int, clip: ClipSpec, augment: transforms.Augment,
+               seed: int, process_index: int = 0, process_count: int = 1, num_threads: int = 4,
+               text_fn: Callable[[str], np.ndarray] | None = None):
+    if global_batch % process_count:
+      raise ValueError(f'global batch {global_batch} is not divisible by {process_count} processes')
+    if len(src) < global_batch:
+      raise ValueError(f'split {src.split!r} of {src.path} has {len(src)} clips, fewer than one global '
+                       f'batch ({global_batch}); lower config.batch_size')
+    self.src, self.clip, self.augment, self.seed = src, clip, augment, seed
+    self.global_batch, self.process_index, self.process_count = global_batch, process_index, process_count
+    self.local_batch = global_batch // process_count
+    self.steps_per_epoch = len(src) // global_batch
+    self.num_threads, self.text_fn = num_threads, text_fn
+    self._base = grain.MapDataset.source(src.source).seed(seed).shuffle().repeat(None)
+    self._start(offset=0)
+
+  def _transform(self, record, rng: np.random.Generator) -> dict[str, Any]:
+    ex = parse(record)
+    idx = transforms.segment_indices(len(ex['frames']), self.clip.num_frames, rng=rng)
+    frames = transforms.decode_frames(ex['frames'], idx)
+    out = _common_fields(ex)
+    out['video'] = transforms.train_clip(frames, self.clip.image_size, self.augment, rng, self.clip.mean, self.clip.std)
+    out['mask'] = np.float32(1.0)
+    if self.text_fn is not None:
+      out['caption_ids'] = self.text_fn(ex.get('caption', ''))
+    return out
+
+  def _start(self, offset: int) -> None:
+    self._offset = offset
+    ds = self._base[offset + self.process_index::self.process_count]
+    ds = ds.random_map(self._transform).batch(self.local_batch, drop_remainder=True)
+    self._iter = iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=self.num_threads,
+                                                           prefetch_buffer_size=2 * self.local_batch)))
+
+  def __iter__(self) -> 'TrainLoader':
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    return next(self._iter)
+
+  def get_state(self) -> dict[str, Any]:
+    return {'offset': self._offset, 'iterator': self._iter.get_state(), 'process_count': self.process_count,
+            'global_batch': self.global_batch, 'seed': self.seed, 'num_examples': len(self.src)}
+
+  def set_state(self, state: dict[str, Any]) -> str:
+    """Resumes; with another process count or batch, restarts at the epoch boundary. Returns a note."""
+    if state.get('seed') != self.seed or state.get('num_examples') != len(self.src):
+      raise ValueError(f'data state is for seed {state.get("seed")} / {state.get("num_examples")} clips; '
+                       f'this run has seed {self.seed} / {len(self.src)} clips')
+    if state['process_count'] == self.process_count and state['global_batch'] == self.global_batch:
+      self._start(state['offset'])
+      self._iter.set_state(state['iterator'])
+      return 'data iterator restored exactly'
+    consumed = state['offset'] + state['iterator']['next_index'] * state['global_batch']
+    epoch = consumed // len(self.src)
+    self._start(offset=epoch * len(self.src))
+    note = (f'data iterator saved with {state["process_count"]} processes x batch {state["global_batch"]}, '
+            f'now {self.process_count} x {self.global_batch}: the data order restarts at the start of epoch {epoch}')
+    logging.warning(note)
+    return note
+
+
+def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: int, crops: int,
+                 resize: str = 'short_side', process_index: int = 0, process_count: int = 1,
+                 num_threads: int = 4) -> Iterator[dict[str, np.ndarray]]:
+  """Every clip of the split exactly once across processes, all views of a clip together.
+
+  Process p takes clips p, p+P, ...; every process yields the same number of batches, padded with
+  entries whose `index` is -1 and `mask` 0 (never dropped, never double counted).
+  """
+  if global_batch % process_count:
+    raise ValueError(f'eval batch {global_batch} is not divisible by {process_count} processes')
+  local = global_batch // process_count
+  n = len(src)
+  per_process = math.ceil(n / process_count)
+  num_batches = math.ceil(per_process / local)
+  mine = list(range(process_index, n, process_count))
+  mine += [-1] * (num_batches * local - len(mine))
+  views = clips * crops
+  blank = None
+
+  def load(i: int) -> dict[str, Any]:
+    nonlocal blank
+    if i < 0:
+      if blank is None:
+        blank = load(0)
+      return dict({k: np.zeros_like(v) for k, v in blank.items()}, index=np.int64(-1), mask=np.float32(0))
+    ex = parse(src.source[i])
+    parts = []
+    for c in range(clips):
+      idx = transforms.segment_indices(len(ex['frames']), clip.num_frames, offset=(c + 0.5) / clips)
+      frames = transforms.decode_frames(ex['frames'], idx)
+      parts.append(transforms.test_views(frames, clip.image_size, crops, resize, clip.mean, clip.std))
+    out = _common_fields(ex)
+    out.update(video=np.concatenate(parts).reshape((views, clip.num_frames, clip.image_size, clip.image_size, 3)),
+               index=np.int64(i), mask=np.float32(1))
+    return out
+
+  ds = grain.MapDataset.source(mine).map(load).batch(local, drop_remainder=True)
+  yield from ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2 * local))

@@ -1,0 +1,132 @@
+"""Per-clip sampling and augmentation in numpy/PIL. Every choice names its source.
+
+- Temporal sampling (ViCLIP `get_frame_indices`, also ViFi-CLIP's segment sampling): split the stored
+  frames into T equal segments; training takes a random frame per segment ("rand"), testing the
+  segment midpoints ("middle"). Test clip c of C shifts every segment's pick to (c + 0.5) / C of it.
+- Random resized crop (ViCLIP's fine-tuning transform: RandomResizedCrop(224, scale=(0.5, 1.0)),
+  aspect ratio 3/4..4/3 as torchvision's default), one box for all frames of a clip.
+- Horizontal flip p=0.5 (ViFi-CLIP/X-CLIP pipelines); OFF where direction defines classes (SSv2, the
+  synthetic set): a mirror swaps left/right and clockwise/counter-clockwise.
+- Colour jitter p=0.8 (brightness 0.4, contrast 0.4, saturation 0.2, hue 0.1: X-CLIP/ViFi-CLIP's
+  `ColorJitter`) and grayscale p=0.2, as the MSTA logs record; OFF for the synthetic set (colour is a
+  class factor). One draw per clip, so frames stay consistent.
+- Test views: short side resized to the model resolution, then S crops along the long side (S=3:
+  start, centre, end; S=1: centre), as ViFi-CLIP's 3-crop testing; or 'squash' (ViCLIP's own test
+  transform: Resize((224, 224)), no crop).
+- Normalisation with the MODEL's mean/std (ImageNet for ViCLIP, CLIP's for CLIP).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+from PIL import Image
+
+
+@dataclasses.dataclass(frozen=True)
+class Augment:
+  crop_scale: tuple[float, float] = (0.5, 1.0)  # Area fraction; (1, 1) disables cropping.
+  flip: bool = True
+  color_jitter: float = 0.8                     # Probability; 0 disables.
+  grayscale: float = 0.2                        # Probability; 0 disables.
+
+
+def segment_indices(num_stored: int, num_frames: int, *, rng: np.random.Generator | None = None,
+                    offset: float = 0.5) -> np.ndarray:
+  """T indices into `num_stored` frames, one per equal segment: random (rng) or at `offset` of it."""
+  if num_stored < 1:
+    raise ValueError('a clip with no frames cannot be sampled')
+  edges = np.linspace(0, num_stored, num_frames + 1)
+  if rng is not None:
+    pos = edges[:-1] + rng.random(num_frames) * (edges[1:] - edges[:-1])
+  else:
+    pos = edges[:-1] + offset * (edges[1:] - edges[:-1])
+  return np.minimum(np.floor(pos).astype(np.int64), num_stored - 1)
+
+
+def decode_frames(encoded: list[bytes], indices: np.ndarray) -> list[Image.Image]:
+  """Decodes only the sampled frames (JPEG or PNG)."""
+  cache: dict[int, Image.Image] = {}
+  out = []
+  for i in indices.tolist():
+    if i not in cache:
+      cache[i] = Image.open(io.BytesIO(encoded[i])).convert('RGB')
+    out.append(cache[i])
+  return out
+
+
+def _crop_box(w: int, h: int, scale: tuple[float, float], rng: np.random.Generator) -> tuple[int, int, int, int]:
+  """torchvision RandomResizedCrop.get_params: area in `scale`, log-uniform ratio in 3/4..4/3."""
+  area = w * h
+  for _ in range(10):
+    target = area * rng.uniform(*scale)
+    ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+    cw, ch = int(round(np.sqrt(target * ratio))), int(round(np.sqrt(target / ratio)))
+    if 0 < cw <= w and 0 < ch <= h:
+      x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+      return x, y, x + cw, y + ch
+  side = min(w, h)  # Fallback: centre square, as torchvision does.
+  return (w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side
+
+
+def _jitter(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+  """Brightness, contrast, saturation and hue (YIQ rotation) in random order; x float [T,H,W,3] 0..1."""
+  gray = lambda a: (a @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+  ops = []
+  b, c, s = rng.uniform(0.6, 1.4), rng.uniform(0.6, 1.4), rng.uniform(0.8, 1.2)
+  hue = rng.uniform(-0.1, 0.1) * 2 * np.pi
+  ops.append(lambda a: a * b)
+  ops.append(lambda a: (a - gray(a).mean()) * c + gray(a).mean())
+  ops.append(lambda a: (a - gray(a)) * s + gray(a))
+
+  def rotate_hue(a):
+    to_yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
+    cos, sin = np.cos(hue), np.sin(hue)
+    rot = np.array([[1, 0, 0], [0, cos, -sin], [0, sin, cos]], np.float32)
+    m = np.linalg.inv(to_yiq) @ rot @ to_yiq
+    return a @ m.T.astype(np.float32)
+  ops.append(rotate_hue)
+  for k in rng.permutation(len(ops)):
+    x = np.clip(ops[k](x), 0.0, 1.0)
+  return x
+
+
+def train_clip(frames: list[Image.Image], size: int, aug: Augment, rng: np.random.Generator,
+               mean, std) -> np.ndarray:
+  """Augmented, normalised clip float32 [T, size, size, 3]."""
+  w, h = frames[0].size
+  box = _crop_box(w, h, aug.crop_scale, rng) if aug.crop_scale != (1.0, 1.0) else (0, 0, w, h)
+  x = np.stack([np.asarray(f.resize((size, size), Image.BICUBIC, box=box), np.float32) for f in frames]) / 255.0
+  if aug.flip and rng.random() < 0.5:
+    x = x[:, :, ::-1]
+  if aug.color_jitter and rng.random() < aug.color_jitter:
+    x = _jitter(x, rng)
+  if aug.grayscale and rng.random() < aug.grayscale:
+    x = np.repeat((x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None], 3, axis=-1)
+  return ((x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).astype(np.float32)
+
+
+def test_views(frames: list[Image.Image], size: int, crops: int, resize: str, mean, std) -> np.ndarray:
+  """Spatial views of one temporal clip: float32 [crops, T, size, size, 3]."""
+  w, h = frames[0].size
+  if resize == 'squash':
+    boxes = [(0, 0, w, h)] * crops
+    scaled = (size, size)
+  elif resize == 'short_side':
+    scale = size / min(w, h)
+    sw, sh = max(size, int(round(w * scale))), max(size, int(round(h * scale)))
+    scaled = (sw, sh)
+    long_extra = (sw - size, sh - size)
+    starts = [0.5] if crops == 1 else np.linspace(0, 1, crops)
+    boxes = [(int(round(long_extra[0] * t)), int(round(long_extra[1] * t)),
+              int(round(long_extra[0] * t)) + size, int(round(long_extra[1] * t)) + size) for t in starts]
+  else:
+    raise ValueError(f"test resize must be 'short_side' or 'squash', got {resize!r}")
+  resized = [np.asarray(f.resize(scaled, Image.BICUBIC), np.float32) / 255.0 for f in frames]
+  views = []
+  for x0, y0, x1, y1 in boxes:
+    clip = np.stack([r[y0:y1, x0:x1] if resize == 'short_side' else r for r in resized])
+    views.append(clip)
+  x = np.stack(views)
+  return ((x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).astype(np.float32)
