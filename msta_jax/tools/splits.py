@@ -4,7 +4,7 @@
   python -m msta_jax.tools.splits fetch [--pins=vifi,val_only_k600] [--local_copy=CLONE] [--base_url=URL]
   python -m msta_jax.tools.splits verify
   python -m msta_jax.tools.splits generate --dataset=hmdb51 --official=DIR
-  python -m msta_jax.tools.splits check --dataset=hmdb51 --videos_dir=DIR [--split_set=vifi]
+  python -m msta_jax.tools.splits check --dataset=hmdb51 --videos_dir=DIR [--split_set=vifi] [--probe]
 
 Every command reads and writes --splits_dir (alias --dest; default $MSTA_SPLITS_DIR, else
 ~/.cache/msta_jax/splits). `check` exits non-zero when a protocol cannot run on the local videos.
@@ -15,6 +15,7 @@ import os
 
 from absl import app, flags
 
+from msta_jax.data import decode
 from msta_jax.data import splits
 from msta_jax.data import splits_generate
 
@@ -39,6 +40,10 @@ _PROTOCOL = flags.DEFINE_list('protocol', None,
                               f'check: only these protocols ({", ".join(splits.PROTOCOLS)}).')
 _DEFINITION = flags.DEFINE_list('definition', None, 'check: only these K600 zero-shot definitions '
                                 f'({", ".join(splits.K600_DEFINITIONS)}).')
+_PROBE = flags.DEFINE_bool('probe', False, 'check: also decode every listed video once (decode.probe, the '
+                           'verdicts of a build) and count partial or rejected ones as undecodable, since a '
+                           'build quarantines both. Slow on a whole dataset; `python -m msta_jax.data.probe '
+                           'DIR` does the same in parallel and says why.')
 _MAX_MISSING = flags.DEFINE_float('max_missing', 0.05, 'check: largest fraction of a split that may be '
                                   'missing, empty or undecodable before its protocol cannot run.')
 
@@ -146,7 +151,8 @@ def _run(command: str, splits_dir: str) -> int:
     ss = splits.get_split_set(_SPLIT_SET.value, _DATASET.value, splits_dir)
     reports = splits.check(ss, _VIDEOS_DIR.value, protocols=_PROTOCOL.value and tuple(_PROTOCOL.value),
                            definitions=_DEFINITION.value and tuple(_DEFINITION.value),
-                           max_missing=_MAX_MISSING.value)
+                           max_missing=_MAX_MISSING.value,
+                           probe=decode.probe_ok if _PROBE.value else None)
     lines, ok = _format_check(reports)
     print(f'{ss.name} split set, {ss.dataset}, videos under {_VIDEOS_DIR.value}')
     print('\n'.join(lines))
