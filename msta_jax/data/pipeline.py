@@ -30,7 +30,7 @@ from absl import logging
 from msta_jax.data import transforms
 
 # Numeric features other than the video/label that batches carry when present (synthetic factors).
-FACTOR_KEYS = ('shape', 'colour', 'motion', 'clip_id')
+FACTOR_KEYS = ('shape', 'colour', 'motion')
 
 
 class DatasetMissingError(FileNotFoundError):
@@ -210,7 +210,7 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
     if i < 0:
       if blank is None:
         blank = load(0)
-      return dict({k: np.zeros_like(v) for k, v in blank.items()}, index=np.int64(-1), mask=np.float32(0))
+      return dict({k: np.zeros_like(v) for k, v in blank.items()}, index=np.int32(-1), mask=np.float32(0))
     ex = parse(src.source[i])
     parts = []
     for c in range(clips):
@@ -219,7 +219,7 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
       parts.append(transforms.test_views(frames, clip.image_size, crops, resize, clip.mean, clip.std))
     out = _common_fields(ex)
     out.update(video=np.concatenate(parts).reshape((views, clip.num_frames, clip.image_size, clip.image_size, 3)),
-               index=np.int64(i), mask=np.float32(1))
+               index=np.int32(i), mask=np.float32(1))
     return out
 
   ds = grain.MapDataset.source(mine).map(load).batch(local, drop_remainder=True)

@@ -320,3 +320,25 @@ def fill_flat(flat: dict[str, np.ndarray], shapes: dict, source: str) -> dict:
 def flat_paths(tree: dict) -> dict[str, Any]:
   """'/'-joined leaf paths of a nested dict (no copies)."""
   return {'/'.join(k): v for k, v in _flatten(tree).items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Trained weights on top of a backbone (adapters, or any trained subset).
+# --------------------------------------------------------------------------------------------------
+
+ADAPTERS_FORMAT = 'msta_jax.adapters'
+
+
+def write_adapters(path: str, trainable: dict, meta: dict) -> None:
+  """safetensors of the trained parameters ('/' paths) with JSON metadata; the bytes depend only on
+  the tensors and `meta` (no timestamps, no paths), so equal runs give byte-identical files."""
+  from safetensors.numpy import save_file
+  tensors = dict(sorted(flat_param_dict(trainable).items()))
+  save_file(tensors, path, metadata={'format': ADAPTERS_FORMAT, 'meta': json.dumps(meta, sort_keys=True)})
+
+
+def read_adapters(path: str) -> tuple[dict[str, np.ndarray], dict]:
+  meta = read_safetensors_metadata(path)
+  if meta.get('format') != ADAPTERS_FORMAT:
+    raise CheckpointError(f'{path}: not a msta_jax adapters file (metadata format {meta.get("format")!r})')
+  return read_safetensors(path), json.loads(meta['meta'])

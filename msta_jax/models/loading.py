@@ -65,7 +65,7 @@ def read_checkpoint(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray] 
 
 
 def load(path: str, *, num_frames: int | None = None, image_size: int | None = None,
-         video_mode: str | None = None, dtype=jnp.float32, remat: bool = False):
+         video_mode: str | None = None, dtype=jnp.float32, remat: bool = False, adapters: str | None = None):
   """Loads any supported checkpoint strictly. Returns (model, params), params as float32 numpy.
 
   Args:
@@ -75,6 +75,8 @@ def load(path: str, *, num_frames: int | None = None, image_size: int | None = N
     image_size: resize the spatial positional embedding (bicubic, CLS row kept).
     video_mode: override 'joint' / 'frame_average' (e.g. ViCLIP weights encoding frames alone).
     dtype: compute dtype of the returned model; parameters stay float32.
+    adapters: an `adapters.safetensors` written by the trainer: its adapter config is applied and its
+      tensors (adapters, or any parameters the run trained) replace / extend the backbone's, strictly.
   """
   from msta_jax import models
   cfg, canon, params = read_checkpoint(path)
@@ -92,7 +94,31 @@ def load(path: str, *, num_frames: int | None = None, image_size: int | None = N
     params = ckpt.canonical_to_params(canon, models.param_shapes(models.get_model(cfg)), path)
   cfg, params = resize.resize_params(cfg, params, num_frames=num_frames, image_size=image_size,
                                      source=path)
-  return models.get_model(cfg, dtype=dtype, remat=remat), params
+  if adapters is None:
+    return models.get_model(cfg, dtype=dtype, remat=remat), params
+  return _with_adapters(cfg, params, adapters, dtype, remat)
+
+
+def _with_adapters(cfg: clip.ModelConfig, params: dict, path: str, dtype, remat: bool):
+  """Backbone params overlaid with a trained-weights file; shapes checked against the adapted model."""
+  import dataclasses
+  from msta_jax import models
+  tensors, meta = ckpt.read_adapters(path)
+  msta = None
+  if meta.get('msta'):
+    fields = {f.name for f in dataclasses.fields(models.MSTAConfig)}
+    msta = models.MSTAConfig(**{k: v for k, v in meta['msta'].items() if k in fields})
+  model = models.get_model(cfg, dtype=dtype, remat=remat, msta=msta)
+  want = ckpt.flat_paths(models.param_shapes(model))
+  flat = ckpt.flat_paths(params)
+  unexpected = sorted(k for k in tensors if k not in want)
+  mis = [f'{k}: file {tensors[k].shape}, model {tuple(want[k].shape)}' for k in sorted(tensors)
+         if k in want and tuple(tensors[k].shape) != tuple(want[k].shape)]
+  missing = sorted(k for k in want if k not in flat and k not in tensors)
+  if unexpected or mis or missing:
+    raise ckpt.CheckpointError(ckpt._mismatch_message(path, missing, unexpected, mis))
+  merged = {**flat, **{k: v.astype(want[k].dtype) for k, v in tensors.items()}}
+  return model, ckpt.fill_flat(merged, models.param_shapes(model), path)
 
 
 def save(path: str, model: clip.CLIP, params: dict) -> None:

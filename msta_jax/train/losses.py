@@ -64,9 +64,46 @@ def classification_loss(model, params: dict, batch: dict, task: dict, *, rng: ja
   return loss, metrics
 
 
+def _soft_infonce(logits: jax.Array, same: jax.Array) -> jax.Array:
+  """Cross-entropy against targets spread over every entry with the same text (duplicate captions)."""
+  targets = same / same.sum(-1, keepdims=True)
+  return jnp.mean(optax.softmax_cross_entropy(logits, targets))
+
+
+def contrastive_loss(model, params: dict, batch: dict, task: dict, *, rng: jax.Array, train: bool,
+                     frame_caption_weight: float = 0.0):
+  """Symmetric video-text InfoNCE over the global batch (backbone pre-training, all weights train).
+
+  Clips whose captions are identical count as positives of each other (soft targets, as ViCLIP's
+  VTC loss does for duplicate ids). `frame_caption_weight` adds the same loss between ONE frame (the
+  middle one) encoded alone and the caption, which teaches a frame-wise encoder too.
+  """
+  del task
+  rngs = {'dropout': rng}
+  ids = batch['caption_ids']
+  text = l2_normalize(model.apply({'params': params}, ids, train=train, method=model.encode_text, rngs=rngs))
+  video = l2_normalize(model.apply({'params': params}, batch['video'], train=train, method=model.encode_video,
+                                   rngs=rngs))
+  scale = jnp.minimum(jnp.exp(params['logit_scale']), 100.0)
+  same = jnp.all(ids[:, None, :] == ids[None, :, :], axis=-1).astype(jnp.float32)
+  logits = scale * video @ text.T
+  loss = 0.5 * (_soft_infonce(logits, same) + _soft_infonce(logits.T, same))
+  metrics = {'video_text': loss, 'top1': jnp.mean(same[jnp.arange(len(ids)), jnp.argmax(logits, -1)])}
+  if frame_caption_weight:
+    middle = batch['video'][:, batch['video'].shape[1] // 2]
+    frame = l2_normalize(model.apply({'params': params}, middle, train=train, method=model.encode_image, rngs=rngs))
+    f_logits = scale * frame @ text.T
+    f_loss = 0.5 * (_soft_infonce(f_logits, same) + _soft_infonce(f_logits.T, same))
+    loss = loss + frame_caption_weight * f_loss
+    metrics['frame_text'] = f_loss
+  metrics['loss'] = loss
+  return loss, metrics
+
+
 # Registry: config.loss.name -> loss function(model, params, batch, task, *, rng, train, **kwargs).
 LOSSES: dict[str, Callable[..., tuple[jax.Array, dict[str, Any]]]] = {
     'classification': classification_loss,
+    'contrastive': contrastive_loss,
 }
 
 

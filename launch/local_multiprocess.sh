@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs several processes of `python -m msta_jax.main` on this machine, talking over 127.0.0.1: the
+# multi-host code paths (distributed init, global batches, sharded checkpoints, exact distributed
+# evaluation) on one laptop.
+#
+#   bash launch/local_multiprocess.sh [--num_processes=2] [--port=12355] [--devices_per_process=1] \
+#       [--dry_run] -- --config=configs/tiny.py --workdir=runs/mp
+#
+# Logs go to <workdir>/process_<i>.log. Exits non-zero if any process fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+num=2; port=12355; devices=1; dry=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --num_processes=*) num="${1#*=}";;
+    --port=*) port="${1#*=}";;
+    --devices_per_process=*) devices="${1#*=}";;
+    --dry_run) dry=1;;
+    --) shift; break;;
+    *) echo "unknown option $1 (options before --, main's flags after it)" >&2; exit 2;;
+  esac
+  shift
+done
+workdir=""
+for a in "$@"; do case "$a" in --workdir=*) workdir="${a#*=}";; esac; done
+[ -n "$workdir" ] || { echo "pass --workdir=DIR after --" >&2; exit 2; }
+PY="${PYTHON:-.venv/bin/python}"
+args=$(printf ' %q' "$@")
+cmds=()
+for ((i = 0; i < num; i++)); do
+  cmds+=("XLA_FLAGS=--xla_force_host_platform_device_count=$devices JAX_PLATFORMS=cpu USE_TF=0 $PY -m msta_jax.main$args --coordinator_address=127.0.0.1:$port --num_processes=$num --process_id=$i")
+done
+if [ "$dry" = 1 ]; then
+  printf '%s\n' "${cmds[@]}"
+  exit 0
+fi
+mkdir -p "$workdir"
+pids=()
+for ((i = 0; i < num; i++)); do
+  bash -c "${cmds[$i]}" > "$workdir/process_$i.log" 2>&1 &
+  pids+=($!)
+done
+status=0
+for ((i = 0; i < num; i++)); do
+  if ! wait "${pids[$i]}"; then
+    echo "process $i failed; see $workdir/process_$i.log" >&2
+    status=1
+  fi
+done
+exit $status

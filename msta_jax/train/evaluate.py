@@ -1,0 +1,140 @@
+"""Evaluation: every video scored exactly once, views averaged per video, metrics from saved logits.
+
+Logits of a video are the mean over its views (temporal clips x spatial crops) of the scaled cosine
+similarities with each class prompt, as ViFi-CLIP averages view scores. Padding entries (`index` -1)
+are dropped, and the per-video results are checked to hold each index exactly once, so no video is
+dropped or double counted however the split is divided between processes.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from msta_jax.train import losses
+
+
+def make_eval_fn(model) -> Callable:
+  """(params, batch, class_emb [C, E]) -> batch without 'video', plus view-averaged 'logits' [B, C].
+
+  Returning labels and indices from the same jitted call keeps them aligned with the logits whatever
+  the order in which processes' rows form the global batch.
+  """
+  def fn(params, batch, class_emb):
+    video = batch['video']
+    b, v = video.shape[:2]
+    emb = model.apply({'params': params}, video.reshape((b * v,) + video.shape[2:]), method=model.encode_video)
+    logits = losses.class_logits(emb, class_emb, params['logit_scale']).reshape(b, v, -1).mean(axis=1)
+    return dict({k: x for k, x in batch.items() if k != 'video'}, logits=logits)
+  return fn
+
+
+def make_text_fn(model) -> Callable:
+  return lambda params, ids: model.apply({'params': params}, ids, method=model.encode_text)
+
+
+def collect(scored: Iterable[dict[str, Any]], num_examples: int, split: str) -> dict[str, np.ndarray]:
+  """Concatenates scored global batches, drops padding (`index` -1), orders by index, and checks
+  that every video of the split was scored exactly once."""
+  parts: dict[str, list[np.ndarray]] = {}
+  for out in scored:
+    real = np.asarray(out['index']) >= 0
+    for k, v in out.items():
+      if k != 'mask':
+        parts.setdefault(k, []).append(np.asarray(v)[real])
+  out = {k: np.concatenate(v) for k, v in parts.items()}
+  order = np.argsort(out['index'], kind='stable')
+  out = {k: v[order] for k, v in out.items()}
+  if not np.array_equal(out['index'], np.arange(num_examples)):
+    raise RuntimeError(f'evaluation of {split!r} scored {len(out["index"])} entries for {num_examples} videos '
+                       f'({len(np.unique(out["index"]))} distinct): every video must be scored exactly once')
+  return out
+
+
+def topk(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
+  k = min(k, logits.shape[1])
+  top = np.argsort(-logits, axis=1, kind='stable')[:, :k]
+  return float(np.mean(np.any(top == labels[:, None], axis=1)) * 100)
+
+
+def factor_metrics(logits: np.ndarray, labels: np.ndarray, factors: list[dict[str, Any]]) -> dict[str, float]:
+  """Known-answer metrics for datasets with per-class factors (the synthetic set), in %.
+
+  temporal_top1: on videos whose class has a time-reversed twin in the list, how often the true class
+  scores above the twin (ties count half); chance is 50. appearance_top1: how often the predicted
+  class has the true shape and colour.
+  """
+  twin = np.array([f.get('twin', -1) for f in factors])
+  out: dict[str, float] = {}
+  has = twin[labels] >= 0
+  if has.any():
+    rows = np.nonzero(has)[0]
+    true_s, twin_s = logits[rows, labels[rows]], logits[rows, twin[labels[rows]]]
+    out['temporal_top1'] = float(np.mean((true_s > twin_s) + 0.5 * (true_s == twin_s)) * 100)
+    out['temporal_chance'] = 50.0
+  if factors and all('shape' in f and 'colour' in f for f in factors):
+    look = np.array([(f['shape'], f['colour']) for f in factors])
+    pred = np.argmax(logits, axis=1)
+    out['appearance_top1'] = float(np.mean(np.all(look[pred] == look[labels], axis=1)) * 100)
+  return out
+
+
+def metrics(result: dict[str, np.ndarray], factors: list[dict[str, Any]] | None = None) -> dict[str, float]:
+  out = {'top1': topk(result['logits'], result['label'], 1), 'top5': topk(result['logits'], result['label'], 5),
+         'num_videos': int(len(result['label']))}
+  if factors:
+    out.update(factor_metrics(result['logits'], result['label'], factors))
+  return out
+
+
+def harmonic_mean(a: float, b: float) -> float:
+  return 0.0 if a + b == 0 else 2 * a * b / (a + b)
+
+
+def save_logits(path: str, result: dict[str, np.ndarray], classes: list[str]) -> None:
+  """`DIR/logits/<split>.npz`: per-video logits, labels, indices and class names; any metric can be
+  recomputed from it."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  np.savez(path, classes=np.asarray(classes), **result)
+
+
+def class_embeddings(text_fn: Callable, params, ids: np.ndarray, batch: int = 256) -> jax.Array:
+  return jnp.concatenate([text_fn(params, ids[i:i + batch]) for i in range(0, len(ids), batch)])
+
+
+class Evaluator:
+  """Scores splits with the current parameters: class embeddings once per split, then all videos."""
+
+  def __init__(self, config, model, mesh, tokenizer, clip, process_index: int, process_count: int):
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    self.config, self.mesh, self.tok, self.clip = config, mesh, tokenizer, clip
+    self.pid, self.pcount = process_index, process_count
+    repl = NamedSharding(mesh, P())
+    self.data_sharding = NamedSharding(mesh, P('data'))
+    self.score = jax.jit(make_eval_fn(model), out_shardings=repl)
+    self.text = jax.jit(make_text_fn(model), out_shardings=repl)
+
+  def run(self, params, src, *, views: tuple[int, int], save_to: str | None = None) -> dict[str, Any]:
+    from msta_jax.data import pipeline
+    ids, _ = self.tok([self.config.loss.template.format(c) for c in src.classes])
+    class_emb = class_embeddings(self.text, params, ids)
+    batches = pipeline.eval_batches(src, global_batch=self.config.eval.batch_size, clip=self.clip, clips=views[0],
+                                    crops=views[1], resize=self.config.eval.resize, process_index=self.pid,
+                                    process_count=self.pcount, num_threads=self.config.data.num_threads)
+
+    def scored():
+      for local in batches:
+        batch = {k: jax.make_array_from_process_local_data(self.data_sharding, np.asarray(v))
+                 for k, v in local.items()}
+        yield jax.device_get(self.score(params, batch, class_emb))
+
+    result = collect(scored(), len(src), src.split)
+    factors = src.metadata.get('factors')
+    out = metrics(result, factors)
+    out['views'] = list(views)
+    if save_to is not None and self.pid == 0:
+      save_logits(os.path.join(save_to, 'logits', f'{src.split}.npz'), result, src.classes)
+    return out

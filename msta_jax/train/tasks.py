@@ -1,0 +1,49 @@
+"""Per-run task inputs: class prompts, description targets, caption tokens, loss arguments.
+
+Everything here is computed once per run from the config and the data's metadata, then handed to the
+jitted step as arrays; nothing in it runs per step.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from msta_jax.data import descriptions as descriptions_lib
+
+
+def class_task(tokenizer, template: str, classes: list[str]) -> dict[str, np.ndarray]:
+  ids, _ = tokenizer([template.format(c) for c in classes])
+  return {'class_ids': ids}
+
+
+def descriptions(config, src) -> dict[str, dict[str, list[str]]]:
+  """Description texts for the training classes: the dataset's own metadata (synthetic set), a shipped
+  set (config.data.descriptions = dataset name) or a JSON file path."""
+  source = config.data.descriptions
+  if source == 'metadata':
+    found = src.dataset_metadata.get('descriptions')
+    if not found:
+      raise ValueError(f'{src.path}: config.data.descriptions="metadata" but the dataset carries none')
+    return found
+  return descriptions_lib.load(source)
+
+
+def caption_fn(tokenizer) -> Callable[[str], np.ndarray]:
+  """caption -> int32 [L] token ids, for contrastive pre-training batches."""
+  return lambda text: tokenizer([text])[0][0]
+
+
+def loss_kwargs(config) -> dict[str, Any]:
+  if config.loss.name == 'classification':
+    return {'consistency_weight': config.loss.consistency_weight, 'label_smoothing': config.loss.label_smoothing}
+  return {'frame_caption_weight': config.loss.frame_caption_weight}
+
+
+def split_record(src) -> dict[str, Any]:
+  """Which data a run trained on, for results.json (split set, list, class list)."""
+  if src is None:
+    return {}
+  meta = src.dataset_metadata
+  return {'dataset': src.path, 'train_split': src.split, 'class_list': src.metadata.get('class_list'),
+          'source': src.metadata.get('source'), 'split_set': meta.get('split_set', meta.get('generator'))}

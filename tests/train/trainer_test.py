@@ -1,0 +1,136 @@
+"""The trainer on the synthetic dataset with a tiny model: loss, outputs, meshes, resume, NaN, config."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from configs import tiny
+from msta_jax.train import trainer
+
+SMALL = 'val_per_class=2,test_per_class=4,pretrain_per_class=2'
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp('datasets'))
+
+
+def _config(data_dir, mesh=(('data', 1), ('model', 1)), **over):
+  c = tiny.get_config('shots=2')
+  c.data.data_dir, c.data.generator_args = data_dir, SMALL
+  c.batch_size, c.eval.batch_size, c.mesh = 16, 16, mesh
+  c.optim.epochs, c.optim.warmup_epochs, c.eval.every_epochs = 1.0, 0.25, 0.5  # 12 steps, eval every 6
+  c.log_every_steps = 6
+  for k, v in over.items():
+    section, _, field = k.rpartition('.')
+    (c[section] if section else c)[field] = v
+  c.lock()
+  return c
+
+
+def _adapters(workdir):
+  return load_file(os.path.join(workdir, 'adapters.safetensors'))
+
+
+def test_training_reduces_loss_and_writes_outputs(data_dir, tmp_path):
+  res = trainer.train_and_evaluate(_config(data_dir, **{'optim.lr': 1e-2}), str(tmp_path))
+  assert res['train_loss_this_process_run']['last'] < res['train_loss_this_process_run']['first']
+  assert res['selection']['checkpoint'] in (6, 12) and 'best validation top-1' in res['selection']['why']
+  test = res['test']['few_shot_test']
+  assert test['num_videos'] == 96 * 4 and test['temporal_chance'] == 50.0
+  saved = json.load(open(tmp_path / 'results.json'))
+  assert saved['test']['few_shot_test']['top1'] == test['top1']
+  logits = np.load(tmp_path / 'logits' / 'few_shot_test.npz')
+  assert logits['logits'].shape == (384, 96) and (logits['index'] == np.arange(384)).all()
+  assert set(_adapters(tmp_path)) == {k for k in _adapters(tmp_path) if k.startswith('msta/')}
+  assert res['trainable_params'] == sum(v.size for v in _adapters(tmp_path).values())
+
+
+def test_meshes_agree_and_checkpoints_move_between_meshes(data_dir, tmp_path):
+  runs = {}
+  for mesh in ((('data', 1), ('model', 1)), (('data', 8), ('model', 1)), (('data', 4), ('model', 2))):
+    runs[mesh] = trainer.train_and_evaluate(_config(data_dir, mesh=mesh), str(tmp_path / str(len(runs))))
+  ref = runs[(('data', 1), ('model', 1))]
+  for mesh, res in runs.items():
+    assert res['test']['few_shot_test']['top1'] == pytest.approx(ref['test']['few_shot_test']['top1'], abs=0.6)
+    a, b = _adapters(tmp_path / '0'), _adapters(tmp_path / str(list(runs).index(mesh)))
+    for k in a:
+      np.testing.assert_allclose(a[k], b[k], atol=2e-5, err_msg=f'{mesh} {k}')
+  # Saved on (8, 1) at step 12; continue to step 18 on (4, 2), then to 24 on one device.
+  workdir = str(tmp_path / '1')
+  res = trainer.train_and_evaluate(_config(data_dir, mesh=(('data', 4), ('model', 2)), total_steps=18), workdir)
+  assert res['steps'] == 18 and os.path.isdir(os.path.join(workdir, 'checkpoints', '18'))
+  res = trainer.train_and_evaluate(_config(data_dir, total_steps=24), workdir)
+  assert res['steps'] == 24 and res['train_loss_this_process_run']
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):
+  with pytest.raises(FloatingPointError, match=r'loss is nan at step 1: stopping\. The last good checkpoint is step None'):
+    trainer.train_and_evaluate(_config(data_dir, **{'loss.label_smoothing': float('nan')}), str(tmp_path))
+
+
+def test_invalid_values_are_named(data_dir, tmp_path):
+  with pytest.raises(ValueError, match=r"config.model.dtype='fp8'; allowed"):
+    trainer.train_and_evaluate(_config(data_dir, **{'model.dtype': 'fp8'}), str(tmp_path))
+  with pytest.raises(ValueError, match='not divisible by the 3 devices of the data axis'):
+    trainer.train_and_evaluate(_config(data_dir, mesh=(('data', 3), ('model', 1))), str(tmp_path))
+
+
+def _main(workdir, data_dir, *extra):
+  return [sys.executable, '-m', 'msta_jax.main', '--config=configs/tiny.py:shots=2', f'--workdir={workdir}',
+          f'--config.data.data_dir={data_dir}', f'--config.data.generator_args={SMALL}', '--config.batch_size=16',
+          '--config.eval.batch_size=16', '--config.optim.epochs=2', '--config.eval.every_epochs=0.5',
+          '--config.checkpoint.async_save=False', *extra]
+
+
+def test_unknown_config_key_is_rejected(data_dir, tmp_path):
+  out = subprocess.run(_main(tmp_path, data_dir, '--config.optim.learning_rate=1'), capture_output=True, text=True)
+  assert out.returncode != 0
+  assert "unknown config key 'optim.learning_rate': config.optim has ['b1', 'b2', 'epochs', 'eps'" in out.stderr
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_is_bit_identical(data_dir, tmp_path):
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  subprocess.run(_main(tmp_path / 'a', data_dir), check=True, capture_output=True, env=env)
+  victim = subprocess.Popen(_main(tmp_path / 'b', data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env)
+  ckpts = tmp_path / 'b' / 'checkpoints'
+  deadline = time.time() + 300
+  while not (ckpts.is_dir() and any(p.name.isdigit() for p in ckpts.iterdir())):
+    assert time.time() < deadline and victim.poll() is None, 'no checkpoint appeared'
+    time.sleep(0.2)
+  victim.kill()  # SIGKILL, mid-run.
+  victim.wait()
+  assert not (tmp_path / 'b' / 'results.json').exists()
+  subprocess.run(_main(tmp_path / 'b', data_dir), check=True, capture_output=True, env=env)
+  a = (tmp_path / 'a' / 'adapters.safetensors').read_bytes()
+  assert a == (tmp_path / 'b' / 'adapters.safetensors').read_bytes()
+
+
+def test_local_multiprocess_dry_run_prints_every_process():
+  out = subprocess.run(['bash', 'launch/local_multiprocess.sh', '--num_processes=3', '--port=4000', '--dry_run', '--',
+                        '--config=configs/tiny.py', '--workdir=/tmp/w'], capture_output=True, text=True, check=True)
+  lines = out.stdout.strip().splitlines()
+  assert len(lines) == 3 and all(f'--process_id={i}' in l and '127.0.0.1:4000' in l for i, l in enumerate(lines))
+
+
+@pytest.mark.slow
+def test_two_processes_on_localhost_count_every_video_once(data_dir, tmp_path):
+  import socket
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+  args = _main(tmp_path, data_dir, '--config.optim.epochs=0.5', '--config.mesh=((\'data\', 2), (\'model\', 1))')[3:]
+  run = subprocess.run(['bash', 'launch/local_multiprocess.sh', f'--port={port}', '--', *args],
+                       capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, (tmp_path / 'process_0.log').read_text()[-3000:] + run.stderr
+  res = json.loads((tmp_path / 'results.json').read_text())
+  assert res['test']['few_shot_test']['num_videos'] == 96 * 4  # Each video scored once over 2 hosts.
+  assert 'NOTE: 2 processes, 2 devices' in (tmp_path / 'process_1.log').read_text()
