@@ -21,6 +21,7 @@ import dataclasses
 import glob
 import math
 import os
+import re
 from typing import Any, Callable, Iterator
 
 import grain
@@ -37,6 +38,34 @@ class DatasetMissingError(FileNotFoundError):
   """A built dataset or split is not where the config says; the message says how to build it."""
 
 
+_VIDEO_FOLDER = re.compile(r'video_folder/(?P<config>[a-z0-9_]+)(/[0-9.]+)?/?')
+
+
+def build_hint(data_dir: str, name: str) -> str:
+  """The command that builds dataset `name` under `data_dir` (docs/data.md, "Building datasets")."""
+  m = _VIDEO_FOLDER.fullmatch(name)
+  if m:
+    from msta_jax.data.builders import video_folder
+    named = {c.name: c for c in video_folder.VideoFolder.BUILDER_CONFIGS}.get(m['config'])
+    if named is not None:
+      flags = f'--dataset={named.dataset} --protocol={named.protocol}'
+      if named.split_set != 'vifi':
+        flags += f' --split_set={named.split_set}'
+      if named.definition:
+        flags += f' --definition={named.definition}'
+      fetch = ('`python -m msta_jax.tools.splits fetch` (the pinned lists), then ' if named.split_set == 'vifi'
+               else f'`python -m msta_jax.tools.splits generate --dataset={named.dataset} --official=DIR`, then ')
+      return (f'{fetch}`python -m msta_jax.data.build {flags} --videos_dir=/path/to/{named.dataset}/videos '
+              f'--data_dir={data_dir}` (docs/data.md, "Building datasets"; the video layout is in docs/splits.md)')
+    return (f'`python -m msta_jax.data.build --name={m["config"]} --videos_dir=DIR --split NAME=LIST_FILE ... '
+            f'--data_dir={data_dir}` (docs/data.md, "Building datasets")')
+  if name == 'synthetic' or name.startswith('synthetic/'):
+    return (f'`python -m msta_jax.data.synthetic --data_dir={data_dir}` (the trainer also generates it '
+            "itself when config.data.dataset='synthetic')")
+  return ('`python -m msta_jax.data.build ...` for videos, or `python -m msta_jax.data.synthetic '
+          '--data_dir=...` for the synthetic set (docs/data.md, "Building datasets")')
+
+
 def resolve_dataset_dir(data_dir: str, name: str) -> str:
   """`data_dir/name`, or the single version/config directory below it holding dataset_info.json."""
   root = os.path.join(os.path.expanduser(data_dir), name)
@@ -49,8 +78,7 @@ def resolve_dataset_dir(data_dir: str, name: str) -> str:
   if not found:
     raise DatasetMissingError(
         f'no built dataset at {root} (config.data.data_dir={data_dir!r}, config.data.name={name!r}); '
-        'build it first: `python -m msta_jax.data.build ...` for videos, or `python -m '
-        'msta_jax.data.synthetic --data_dir=...` for the synthetic set (BUILD.md, "Building datasets")')
+        f'build it first: {build_hint(data_dir, name)}')
   raise DatasetMissingError(f'{root} holds several built versions {found}; point config.data.name at one')
 
 
@@ -73,7 +101,13 @@ def open_split(data_dir: str, name: str, split: str) -> SplitSource:
   path = resolve_dataset_dir(data_dir, name)
   builder = tfds.builder_from_directory(path)
   if split not in builder.info.splits:
-    raise DatasetMissingError(f'{path} has no split {split!r}; it has {sorted(builder.info.splits)}')
+    hint = ''
+    if split == 'heldout':  # Built without its source list: the few-shot one needs the official splits.
+      hint = ('. The heldout split is stored only when its source list was there at build time (docs/splits.md, '
+              '"Model selection"; few-shot needs `python -m msta_jax.tools.splits generate --dataset=NAME '
+              '--official=DIR`), then rebuild with --overwrite; or select on nothing with '
+              "--config.data.val_split=''")
+    raise DatasetMissingError(f'{path} has no split {split!r}; it has {sorted(builder.info.splits)}{hint}')
   formats = [str(getattr(f, 'value', f)) for f in ([builder.info.file_format] + list(
       getattr(builder.info, 'alternative_file_formats', []) or []))]
   if not any('array_record' in f for f in formats):
@@ -202,7 +236,6 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
   num_batches = math.ceil(per_process / local)
   mine = list(range(process_index, n, process_count))
   mine += [-1] * (num_batches * local - len(mine))
-  views = clips * crops
   blank = None
 
   def load(i: int) -> dict[str, Any]:
@@ -212,14 +245,10 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
         blank = load(0)
       return dict({k: np.zeros_like(v) for k, v in blank.items()}, index=np.int32(-1), mask=np.float32(0))
     ex = parse(src.source[i])
-    parts = []
-    for c in range(clips):
-      idx = transforms.segment_indices(len(ex['frames']), clip.num_frames, offset=(c + 0.5) / clips)
-      frames = transforms.decode_frames(ex['frames'], idx)
-      parts.append(transforms.test_views(frames, clip.image_size, crops, resize, clip.mean, clip.std))
     out = _common_fields(ex)
-    out.update(video=np.concatenate(parts).reshape((views, clip.num_frames, clip.image_size, clip.image_size, 3)),
-               index=np.int32(i), mask=np.float32(1))
+    video = transforms.clip_views(lambda idx: transforms.decode_frames(ex['frames'], idx), len(ex['frames']),
+                                  clip.num_frames, clip.image_size, clips, crops, resize, clip.mean, clip.std)
+    out.update(video=video, index=np.int32(i), mask=np.float32(1))
     return out
 
   ds = grain.MapDataset.source(mine).map(load).batch(local, drop_remainder=True)

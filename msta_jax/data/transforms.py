@@ -130,3 +130,18 @@ def test_views(frames: list[Image.Image], size: int, crops: int, resize: str, me
     views.append(clip)
   x = np.stack(views)
   return ((x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).astype(np.float32)
+
+
+def clip_views(get_frames, num_stored: int, num_frames: int, size: int, clips: int, crops: int, resize: str,
+               mean, std) -> np.ndarray:
+  """All test views of one video: C temporal clips x S crops -> float32 [C*S, T, size, size, 3].
+
+  `get_frames(indices) -> list[PIL.Image]` supplies frames by index into the `num_stored` frames; the
+  evaluation pipeline passes a JPEG decoder over stored frames, prediction passes frames it decoded
+  from the file, so both score videos through this one function.
+  """
+  parts = []
+  for c in range(clips):
+    idx = segment_indices(num_stored, num_frames, offset=(c + 0.5) / clips)
+    parts.append(test_views(get_frames(idx), size, crops, resize, mean, std))
+  return np.concatenate(parts)
