@@ -22,6 +22,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict(dict(
       name='viclip_b16',     # Architecture from models.CONFIGS (used when `init` is empty).
       init='',               # Pretrained backbone for models.load ('' = seeded random init).
+      video_mode='',         # '' = the backbone's own; 'frame_average' or 'joint' to override.
       num_frames=8,
       image_size=224,
       dtype='float32',       # Compute dtype ('bfloat16': mixed precision; parameters stay float32).
@@ -64,7 +65,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       name='ssv2',                 # Built dataset folder under data_dir.
       train_split='',
       val_split='',                # Held-out split for model selection ('' = keep the last checkpoint).
-      test_splits=(),
+      test_splits=(),              # Split names; 'dataset_folder:split' evaluates another built dataset.
       seed=0,                      # Generator seed of generated datasets (synthetic).
       generator_args='',           # Generated datasets: sizes as 'k=v,...' (e.g. 'test_per_class=4').
       num_threads=4,
@@ -80,6 +81,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   # Checkpoints, mesh and parameter placement.
   c.checkpoint = ml_collections.ConfigDict(dict(keep=2, async_save=True))
+  c.export_backbone = False        # Also save the final full model with models.save (pre-training).
   c.mesh = (('data', -1), ('model', 1))
   c.sharding = (('.*', ()),)       # (regex, partition spec) on parameter paths; () = replicated.
   return c

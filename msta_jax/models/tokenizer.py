@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import html
 import os
+import threading
 
 os.environ.setdefault('USE_TF', '0')  # transformers must not import TensorFlow for a tokenizer.
 
@@ -49,11 +50,14 @@ class Tokenizer:
       raise ValueError(f'context_length must hold SOT and EOT, got {context_length}')
     self.context_length = context_length
     self.sot_id, self.eot_id, self.vocab_size = SOT_ID, EOT_ID, VOCAB_SIZE
+    self._fast = _fast_tokenizer()  # Built here, in the caller's thread: transformers' lazy imports race.
+    self._lock = threading.Lock()   # HF fast tokenizers must not be called from two threads at once.
 
   def bpe_ids(self, texts: list[str]) -> list[list[int]]:
     """BPE ids without special tokens, after OpenAI's cleaning."""
-    enc = _fast_tokenizer()([clean(t) for t in texts], add_special_tokens=False)
-    return enc['input_ids']
+    cleaned = [clean(t) for t in texts]
+    with self._lock:
+      return self._fast(cleaned, add_special_tokens=False)['input_ids']
 
   def num_tokens(self, text: str) -> int:
     """Length with SOT and EOT, before truncation: > context_length means the text gets cut."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import jax
 import jax.numpy as jnp
@@ -34,9 +35,10 @@ def dtype(config: ml_collections.ConfigDict):
 def architecture(config: ml_collections.ConfigDict) -> models.ModelConfig:
   """The named architecture with the config's frames, resolution and drop path."""
   arch = models.get_config(config.model.name)
-  return arch.replace(vision=dataclasses.replace(arch.vision, num_frames=config.model.num_frames,
+  arch = arch.replace(vision=dataclasses.replace(arch.vision, num_frames=config.model.num_frames,
                                                  image_size=config.model.image_size),
                       drop_path=config.model.drop_path)
+  return arch.replace(video_mode=config.model.video_mode) if config.model.video_mode else arch
 
 
 def build_model(config: ml_collections.ConfigDict, arch: models.ModelConfig | None = None, *,
@@ -49,8 +51,8 @@ def build_model(config: ml_collections.ConfigDict, arch: models.ModelConfig | No
 def load_backbone(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[models.ModelConfig, dict]:
   """Backbone weights: `config.model.init` through models.load, or a seeded random init."""
   if config.model.init:
-    model, params = models.load(config.model.init, num_frames=config.model.num_frames,
-                                image_size=config.model.image_size)
+    model, params = models.load(os.path.expanduser(config.model.init), num_frames=config.model.num_frames,
+                                image_size=config.model.image_size, video_mode=config.model.video_mode or None)
     return model.cfg.replace(drop_path=config.model.drop_path), params
   arch = architecture(config)
   model = models.get_model(arch)
@@ -98,6 +100,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config[section][field] not in allowed:
       raise ValueError(f'config.{key}={config[section][field]!r}; allowed: {allowed}')
   losses.get_loss(config.loss.name)
+  if config.model.video_mode not in ('', 'frame_average', 'joint'):
+    raise ValueError(f"config.model.video_mode={config.model.video_mode!r}; allowed: '', 'frame_average', 'joint'")
+  if config.model.init and not os.path.exists(os.path.expanduser(config.model.init)):
+    raise FileNotFoundError(
+        f'config.model.init={config.model.init!r}: no such file or directory. Download the backbone weights '
+        '(BUILD.md, "Pretrained weights") and pass --config.model.init=PATH, or train on a random init with '
+        "--config.model.init=''")
   if config.model.name not in models.CONFIGS and not config.model.init:
     raise ValueError(f'config.model.name={config.model.name!r}; known: {sorted(models.CONFIGS)} '
                      '(or set config.model.init to a checkpoint)')

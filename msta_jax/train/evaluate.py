@@ -117,7 +117,8 @@ class Evaluator:
     self.score = jax.jit(make_eval_fn(model), out_shardings=repl)
     self.text = jax.jit(make_text_fn(model), out_shardings=repl)
 
-  def run(self, params, src, *, views: tuple[int, int], save_to: str | None = None) -> dict[str, Any]:
+  def run(self, params, src, *, views: tuple[int, int], save_to: str | None = None,
+          name: str | None = None) -> dict[str, Any]:
     from msta_jax.data import pipeline
     ids, _ = self.tok([self.config.loss.template.format(c) for c in src.classes])
     class_emb = class_embeddings(self.text, params, ids)
@@ -136,5 +137,5 @@ class Evaluator:
     out = metrics(result, factors)
     out['views'] = list(views)
     if save_to is not None and self.pid == 0:
-      save_logits(os.path.join(save_to, 'logits', f'{src.split}.npz'), result, src.classes)
+      save_logits(os.path.join(save_to, 'logits', f'{name or src.split}.npz'), result, src.classes)
     return out

@@ -5,6 +5,7 @@ jitted step as arrays; nothing in it runs per step.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -30,8 +31,11 @@ def descriptions(config, src) -> dict[str, dict[str, list[str]]]:
 
 
 def caption_fn(tokenizer) -> Callable[[str], np.ndarray]:
-  """caption -> int32 [L] token ids, for contrastive pre-training batches."""
-  return lambda text: tokenizer([text])[0][0]
+  """caption -> int32 [L] token ids, for contrastive pre-training batches (cached: captions repeat)."""
+  @functools.lru_cache(maxsize=65536)
+  def ids(text: str) -> tuple[int, ...]:
+    return tuple(tokenizer([text])[0][0].tolist())
+  return lambda text: np.asarray(ids(text), np.int32)
 
 
 def loss_kwargs(config) -> dict[str, Any]:

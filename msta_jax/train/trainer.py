@@ -73,7 +73,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   name = prepare.dataset_name(d)
   train_src = pipeline.open_split(d.data_dir, name, d.train_split) if d.train_split else None
   val_src = pipeline.open_split(d.data_dir, name, d.val_split) if d.val_split else None
-  test_srcs = {s: pipeline.open_split(d.data_dir, name, s) for s in d.test_splits}
+  test_srcs = {s: pipeline.open_split(d.data_dir, *(s.split(':', 1) if ':' in s else (name, s)))
+               for s in d.test_splits}
 
   # ####################################################################################################
   # Model: backbone weights (loaded or random), adapters, freezing rules.
@@ -95,7 +96,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # ####################################################################################################
   tok = models.Tokenizer(arch.text.context_length)
   task = {}
-  if train_src is not None:
+  training = train_src is not None and config.optim.epochs > 0
+  if training and config.loss.name == 'classification':
     task = tasks.class_task(tok, config.loss.template, train_src.classes)
     if config.loss.consistency_weight:
       descs = tasks.descriptions(config, train_src)
@@ -108,7 +110,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # Input pipeline and optimiser.
   # ####################################################################################################
   loader, total_steps, steps_per_epoch = None, 0, 1
-  if train_src is not None and config.optim.epochs > 0:
+  if training:
     aug = transforms.Augment(tuple(d.augment.crop_scale), d.augment.flip, d.augment.color_jitter, d.augment.grayscale)
     text_fn = tasks.caption_fn(tok) if config.loss.name == 'contrastive' else None
     loader = pipeline.TrainLoader(train_src, global_batch=config.batch_size, clip=clip, augment=aug,
@@ -234,12 +236,16 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
              'backbone_fingerprint': backbone_fp, 'method': config.method, 'steps': total_steps,
              'train_loss_this_process_run': losses_seen, 'test': {}}
   for split, src in test_srcs.items():
-    res = evaluator.run(params, src, views=(config.eval.clips, config.eval.crops), save_to=workdir)
+    res = evaluator.run(params, src, views=(config.eval.clips, config.eval.crops), save_to=workdir,
+                        name=split.replace(':', '__').replace('/', '_'))
     results['test'][split] = res
     writer.write_scalars(total_steps, {f'test/{split}/top1': res['top1']})
   if len(config.eval.base_novel) == 2:
     base, novel = (results['test'][s]['top1'] for s in config.eval.base_novel)
     results['base_novel'] = {'base': base, 'novel': novel, 'hm': evaluate.harmonic_mean(base, novel)}
+  if pid == 0 and config.export_backbone:
+    models.save(os.path.join(workdir, 'backbone'), backbone, jax.device_get(params))
+    results['backbone_export'] = os.path.join(workdir, 'backbone')
   if pid == 0:
     outputs.write_outputs(workdir, config, model, jax.device_get(partition.split(params, labels)[0]), results)
   writer.flush()
