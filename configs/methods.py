@@ -9,6 +9,12 @@
   fine-tuned (ViFi-CLIP's recipe; on the CLIP backbone this is the ViFi-CLIP baseline).
 - zero_shot: no training; class-name prompts against the backbone as it is.
 - pretrain: contrastive video-caption training of every weight (tiny backbones, labs' own backbones).
+- full_finetune: every weight of the backbone trains, its own video mode kept (ViCLIP joint).
+- linear_probe: a cosine classifier on frozen video features, one weight vector per training class,
+  started from the class prompts' text embeddings (so step 0 equals zero-shot); it has no weights for
+  classes it never trained on, so novel / zero-shot splits report no number.
+- Ablations of MSTA (the paper's table): msta_language_only, msta_vision_only, msta_no_shared,
+  msta_no_consistency, and msta_n{1,2,4,8}: N spatial + N temporal descriptions per class.
 """
 from __future__ import annotations
 
@@ -48,12 +54,47 @@ def _pretrain(c) -> None:
   c.export_backbone = True
 
 
+def _full_finetune(c) -> None:
+  c.msta.enabled = False
+  c.freeze = ALL_TRAINABLE
+  c.loss.consistency_weight = 0.0
+
+
+def _linear_probe(c) -> None:
+  c.msta.enabled = False
+  c.freeze = (('probe/.*', 'trainable'), ('.*', 'frozen'))
+  c.loss.consistency_weight = 0.0
+
+
+def _msta_with(**msta):
+  def apply(c) -> None:
+    _msta(c)
+    for k, v in msta.items():
+      c.msta[k] = v
+  return apply
+
+
+def _msta_loss(**loss):
+  def apply(c) -> None:
+    _msta(c)
+    for k, v in loss.items():
+      c.loss[k] = v
+  return apply
+
+
 METHODS = {
     'msta': _msta,
     'msta_no_temporal_conv': _msta_no_temporal_conv,
     'frame_average': _frame_average,
     'zero_shot': _zero_shot,
     'pretrain': _pretrain,
+    'full_finetune': _full_finetune,
+    'linear_probe': _linear_probe,
+    'msta_language_only': _msta_with(video=False),
+    'msta_vision_only': _msta_with(text=False),
+    'msta_no_shared': _msta_with(shared=False),
+    'msta_no_consistency': _msta_loss(consistency_weight=0.0),
+    **{f'msta_n{n}': _msta_loss(num_descriptions=n) for n in (1, 2, 4, 8)},
 }
 
 

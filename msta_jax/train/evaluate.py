@@ -26,14 +26,16 @@ def make_eval_fn(model) -> Callable:
   def fn(params, batch, class_emb):
     video = batch['video']
     b, v = video.shape[:2]
-    emb = model.apply({'params': params}, video.reshape((b * v,) + video.shape[2:]), method=model.encode_video)
+    model_params = {k: x for k, x in params.items() if k != 'probe'}
+    emb = model.apply({'params': model_params}, video.reshape((b * v,) + video.shape[2:]), method=model.encode_video)
     logits = losses.class_logits(emb, class_emb, params['logit_scale']).reshape(b, v, -1).mean(axis=1)
     return dict({k: x for k, x in batch.items() if k != 'video'}, logits=logits)
   return fn
 
 
 def make_text_fn(model) -> Callable:
-  return lambda params, ids: model.apply({'params': params}, ids, method=model.encode_text)
+  return lambda params, ids: model.apply({'params': {k: x for k, x in params.items() if k != 'probe'}}, ids,
+                                         method=model.encode_text)
 
 
 def collect(scored: Iterable[dict[str, Any]], num_examples: int, split: str) -> dict[str, np.ndarray]:
@@ -116,12 +118,19 @@ class Evaluator:
     self.data_sharding = NamedSharding(mesh, P('data'))
     self.score = jax.jit(make_eval_fn(model), out_shardings=repl)
     self.text = jax.jit(make_text_fn(model), out_shardings=repl)
+    self.probe_classes: list[str] | None = None  # Classes of a linear probe's weight vectors.
 
   def run(self, params, src, *, views: tuple[int, int], save_to: str | None = None,
           name: str | None = None) -> dict[str, Any]:
     from msta_jax.data import pipeline
-    ids, _ = self.tok([self.config.loss.template.format(c) for c in src.classes])
-    class_emb = class_embeddings(self.text, params, ids)
+    if 'probe' in params:
+      if src.classes != self.probe_classes:
+        return {'top1': None, 'top5': None, 'num_videos': len(src), 'views': list(views),
+                'note': 'a linear probe has no weights for the classes of this split'}
+      class_emb = params['probe']['kernel'].T
+    else:
+      ids, _ = self.tok([self.config.loss.template.format(c) for c in src.classes])
+      class_emb = class_embeddings(self.text, params, ids)
     batches = pipeline.eval_batches(src, global_batch=self.config.eval.batch_size, clip=self.clip, clips=views[0],
                                     crops=views[1], resize=self.config.eval.resize, process_index=self.pid,
                                     process_count=self.pcount, num_threads=self.config.data.num_threads)

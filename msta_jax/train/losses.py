@@ -45,9 +45,13 @@ def classification_loss(model, params: dict, batch: dict, task: dict, *, rng: ja
   task: class_ids [C, L] int32 prompt tokens; optional desc_spatial / desc_temporal [C, E].
   """
   rngs = {'dropout': rng}
-  video = model.apply({'params': params}, batch['video'], train=train, method=model.encode_video, rngs=rngs)
-  classes = model.apply({'params': params}, task['class_ids'], train=train, method=model.encode_text,
-                        rngs=rngs)
+  model_params = {k: v for k, v in params.items() if k != 'probe'}
+  video = model.apply({'params': model_params}, batch['video'], train=train, method=model.encode_video, rngs=rngs)
+  if 'probe' in params:  # Linear probe: learned class vectors instead of the text tower.
+    classes = params['probe']['kernel'].T
+  else:
+    classes = model.apply({'params': model_params}, task['class_ids'], train=train, method=model.encode_text,
+                          rngs=rngs)
   logits = class_logits(video, classes, params['logit_scale'])
   num_classes = logits.shape[-1]
   targets = optax.smooth_labels(jax.nn.one_hot(batch['label'], num_classes), label_smoothing)

@@ -51,3 +51,12 @@ def split_record(src) -> dict[str, Any]:
   meta = src.dataset_metadata
   return {'dataset': src.path, 'train_split': src.split, 'class_list': src.metadata.get('class_list'),
           'source': src.metadata.get('source'), 'split_set': meta.get('split_set', meta.get('generator'))}
+
+
+def probe_init(backbone, params: dict, tokenizer, template: str, classes: list[str]) -> dict[str, np.ndarray]:
+  """Linear-probe weights [E, C]: the normalised class-prompt embeddings (step 0 = zero-shot)."""
+  import jax
+  from msta_jax.train import losses
+  ids, _ = tokenizer([template.format(c) for c in classes])
+  emb = jax.jit(lambda p, x: backbone.apply({'params': p}, x, method=backbone.encode_text))(params, ids)
+  return {'kernel': np.asarray(losses.l2_normalize(emb)).T}

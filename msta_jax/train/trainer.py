@@ -85,6 +85,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   model = builders.build_model(config, arch)
   backbone = builders.build_model(config, arch, adapters=False)
   params = models.add_adapters(model, backbone_params, rng_adapters) if model.msta else backbone_params
+  if config.method == 'linear_probe':
+    if train_src is None:
+      raise ValueError('method linear_probe needs config.data.train_split')
+    params = dict(params, probe=tasks.probe_init(backbone, backbone_params, models.Tokenizer(arch.text.context_length),
+                                                 config.loss.template, train_src.classes))
   backbone_fp = checkpointing.fingerprint(backbone_params)
   labels = partition.param_labels(params, config.freeze)
   trainable, frozen = partition.split(params, labels)
@@ -132,6 +137,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   state_sh = {'trainable': trainable_sh, 'opt': jax.tree.map(lambda _: repl, abstract_state['opt']),
               'step': repl, 'rng': repl}
   frozen = jax.device_put(frozen, frozen_sh)
+  frozen_fp = checkpointing.fingerprint(frozen)
   task = jax.device_put({k: jnp.asarray(v) for k, v in task.items()}, repl)
 
   # ####################################################################################################
@@ -177,6 +183,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
             mem.argument_size_in_bytes / 2**20, mem.temp_size_in_bytes / 2**20, mem.output_size_in_bytes / 2**20)
 
   evaluator = evaluate.Evaluator(config, model, mesh, tok, clip, pid, pcount)
+  evaluator.probe_classes = train_src.classes if train_src is not None else None
 
   # ####################################################################################################
   # The loop.
@@ -234,15 +241,18 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
              'frozen_params': partition.count(frozen), 'frames': clip.num_frames, 'image_size': clip.image_size,
              'views': [config.eval.clips, config.eval.crops], 'backbone': meta['backbone_source'],
              'backbone_fingerprint': backbone_fp, 'method': config.method, 'steps': total_steps,
-             'train_loss_this_process_run': losses_seen, 'test': {}}
+             'train_loss_this_process_run': losses_seen, 'test': {},
+             'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp}
   for split, src in test_srcs.items():
     res = evaluator.run(params, src, views=(config.eval.clips, config.eval.crops), save_to=workdir,
                         name=split.replace(':', '__').replace('/', '_'))
     results['test'][split] = res
-    writer.write_scalars(total_steps, {f'test/{split}/top1': res['top1']})
+    if res['top1'] is not None:
+      writer.write_scalars(total_steps, {f'test/{split}/top1': res['top1']})
   if len(config.eval.base_novel) == 2:
     base, novel = (results['test'][s]['top1'] for s in config.eval.base_novel)
-    results['base_novel'] = {'base': base, 'novel': novel, 'hm': evaluate.harmonic_mean(base, novel)}
+    hm = evaluate.harmonic_mean(base, novel) if base is not None and novel is not None else None
+    results['base_novel'] = {'base': base, 'novel': novel, 'hm': hm}
   if pid == 0 and config.export_backbone:
     models.save(os.path.join(workdir, 'backbone'), backbone, jax.device_get(params))
     results['backbone_export'] = os.path.join(workdir, 'backbone')
