@@ -36,6 +36,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       temporal_conv=True, conv_input='up', cls_mode='patch_mean', conv_init='diff', up_init='zeros',
       video=True, text=True, shared=True))
 
+  # Other parameter-efficient methods (models/peft.py); methods 'lora' / 'adaptformer' enable them.
+  c.lora = ml_collections.ConfigDict(dict(enabled=False, rank=8, alpha=16.0, first_block=1, last_block=12,
+                                          targets=('q', 'v')))
+  c.adaptformer = ml_collections.ConfigDict(dict(enabled=False, bottleneck=64, scale=0.1, first_block=1,
+                                                 last_block=12))
+
   # What trains: ordered (regex, 'trainable' | 'frozen'); the first full match on '/' paths wins.
   c.freeze = (('msta/.*', 'trainable'), ('.*', 'frozen'))
 

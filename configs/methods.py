@@ -13,6 +13,8 @@
 - linear_probe: a cosine classifier on frozen video features, one weight vector per training class,
   started from the class prompts' text embeddings (so step 0 equals zero-shot); it has no weights for
   classes it never trained on, so novel / zero-shot splits report no number.
+- lora: LoRA (rank config.lora.rank) on the q/v projections of config.lora's blocks, both towers.
+- adaptformer: AdaptFormer's parallel bottleneck MLPs in config.adaptformer's blocks, both towers.
 - Ablations of MSTA (the paper's table): msta_language_only, msta_vision_only, msta_no_shared,
   msta_no_consistency, and msta_n{1,2,4,8}: N spatial + N temporal descriptions per class.
 """
@@ -66,6 +68,20 @@ def _linear_probe(c) -> None:
   c.loss.consistency_weight = 0.0
 
 
+def _lora(c) -> None:
+  c.msta.enabled = False
+  c.lora.enabled = True
+  c.freeze = (('.*/lora/.*', 'trainable'), ('.*', 'frozen'))
+  c.loss.consistency_weight = 0.0
+
+
+def _adaptformer(c) -> None:
+  c.msta.enabled = False
+  c.adaptformer.enabled = True
+  c.freeze = (('.*/adaptmlp/.*', 'trainable'), ('.*', 'frozen'))
+  c.loss.consistency_weight = 0.0
+
+
 def _msta_with(**msta):
   def apply(c) -> None:
     _msta(c)
@@ -90,6 +106,8 @@ METHODS = {
     'pretrain': _pretrain,
     'full_finetune': _full_finetune,
     'linear_probe': _linear_probe,
+    'lora': _lora,
+    'adaptformer': _adaptformer,
     'msta_language_only': _msta_with(video=False),
     'msta_vision_only': _msta_with(text=False),
     'msta_no_shared': _msta_with(shared=False),

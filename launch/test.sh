@@ -3,17 +3,7 @@
 # with 8 fake CPU devices. Extra arguments go to pytest (e.g. `bash launch/test.sh -k tokenizer`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-# Reinstall only when the dependency pins changed (hash of pyproject.toml), so reruns start fast.
-stamp=.venv/.msta_jax_installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/python -m pip install -q -e '.[test]'
-  echo "$want" > "$stamp"
-fi
+bash launch/setup_venv.sh test
 export USE_TF=0                     # transformers must not import TensorFlow.
 export TF_CPP_MIN_LOG_LEVEL=2
 export XLA_FLAGS="${XLA_FLAGS:-} --xla_force_host_platform_device_count=8"

@@ -17,6 +17,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from msta_jax.models.adapters import MSTAConfig  # noqa: E402
+from msta_jax.models.peft import AdaptFormerConfig, LoRAConfig  # noqa: E402
 from msta_jax.models.clip import (CLIP, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD,  # noqa: E402
                                   ModelConfig, TextConfig, VisionConfig)
 from msta_jax.models.tokenizer import Tokenizer  # noqa: E402
@@ -56,10 +57,12 @@ def get_config(name: str) -> ModelConfig:
 
 
 def get_model(name_or_cfg: str | ModelConfig, *, dtype=jnp.float32, remat: bool = False,
-              msta: MSTAConfig | None = None) -> CLIP:
-  """A CLIP module for a named architecture or a ModelConfig (no weights); `msta` adds adapters."""
+              msta: MSTAConfig | None = None, lora: LoRAConfig | None = None,
+              adaptformer: AdaptFormerConfig | None = None) -> CLIP:
+  """A CLIP module for a named architecture or a ModelConfig (no weights); `msta`, `lora` and
+  `adaptformer` add the parameter-efficient modules of models/adapters.py and models/peft.py."""
   cfg = get_config(name_or_cfg) if isinstance(name_or_cfg, str) else name_or_cfg
-  return CLIP(cfg, dtype=dtype, remat=remat, msta=msta)
+  return CLIP(cfg, dtype=dtype, remat=remat, msta=msta, lora=lora, adaptformer=adaptformer)
 
 
 def dummy_inputs(cfg: ModelConfig, batch: int = 1) -> tuple[jax.Array, jax.Array]:
@@ -80,18 +83,22 @@ def param_shapes(model: CLIP) -> dict:
 
 
 def add_adapters(model: CLIP, backbone_params: dict, rng: jax.Array) -> dict:
-  """Backbone parameters plus freshly initialised adapters (`msta/...`) for an adapted `model`.
+  """Backbone parameters plus freshly initialised new parameters (MSTA's `msta/...`, LoRA's and
+  AdaptFormer's leaves inside the blocks) of an adapted `model`.
 
-  The backbone tree must be exactly the model's minus its adapters (strict, like loading).
+  The backbone tree must be exactly the model's minus the new leaves (strict, like loading).
   """
+  from flax import traverse_util
   from msta_jax.models import checkpoints
-  shapes = param_shapes(model)
-  adapter_keys = sorted(k for k in shapes if k not in backbone_params)
-  expected = {k: v for k, v in shapes.items() if k not in adapter_keys}
-  checkpoints.check_flat(checkpoints.flat_paths(backbone_params), expected, 'backbone parameters')
-  # Under jit, XLA drops the unused random init of the backbone: only the adapters are computed.
-  fresh = jax.jit(lambda r: {k: init_params(model, r)[k] for k in adapter_keys})(rng)
-  return {**backbone_params, **fresh}
+  shapes = traverse_util.flatten_dict(param_shapes(model), sep='/')
+  have = traverse_util.flatten_dict(backbone_params, sep='/')
+  new = sorted(k for k in shapes if k not in have)
+  expected = traverse_util.unflatten_dict({k: v for k, v in shapes.items() if k not in new}, sep='/')
+  checkpoints.check_flat(have, expected, 'backbone parameters')
+  # Under jit, XLA drops the unused random init of the backbone: only the new leaves are computed.
+  fresh = jax.jit(lambda r: {k: v for k, v in traverse_util.flatten_dict(init_params(model, r), sep='/').items()
+                             if k in set(new)})(rng)
+  return traverse_util.unflatten_dict({**have, **fresh}, sep='/')
 
 
 from msta_jax.models.loading import load, save  # noqa: E402,F401

@@ -91,6 +91,8 @@ class VisionTransformer(nn.Module):
   cfg: ModelConfig
   dtype: Any = jnp.float32
   remat: bool = False
+  lora: Any = None         # models/peft.py configs, applied inside the blocks they name.
+  adaptformer: Any = None
 
   def setup(self):
     v = self.cfg.vision
@@ -107,7 +109,8 @@ class VisionTransformer(nn.Module):
     self.ln_pre = tfm.LayerNorm(self.cfg.ln_eps)
     self.transformer = tfm.Transformer(v.layers, v.heads, v.mlp_dim, self.cfg.activation, causal=False,
                                        drop_path=self.cfg.drop_path, ln_eps=self.cfg.ln_eps,
-                                       remat=self.remat, dtype=self.dtype)
+                                       remat=self.remat, dtype=self.dtype, lora=self.lora,
+                                       adaptformer=self.adaptformer)
     self.ln_post = tfm.LayerNorm(self.cfg.ln_eps)
     self.proj = self.param('proj', nn.initializers.normal(scale), (v.width, self.cfg.embed_dim))
 
@@ -161,6 +164,8 @@ class TextTransformer(nn.Module):
   cfg: ModelConfig
   dtype: Any = jnp.float32
   remat: bool = False
+  lora: Any = None
+  adaptformer: Any = None
 
   def setup(self):
     t = self.cfg.text
@@ -168,7 +173,8 @@ class TextTransformer(nn.Module):
     self.positional_embedding = self.param('positional_embedding', nn.initializers.normal(0.01),
                                            (t.context_length, t.width))
     self.transformer = tfm.Transformer(t.layers, t.heads, t.mlp_dim, self.cfg.activation, causal=True,
-                                       ln_eps=self.cfg.ln_eps, remat=self.remat, dtype=self.dtype)
+                                       ln_eps=self.cfg.ln_eps, remat=self.remat, dtype=self.dtype, lora=self.lora,
+                                       adaptformer=self.adaptformer)
     self.ln_final = tfm.LayerNorm(self.cfg.ln_eps)
     self.text_projection = self.param('text_projection', nn.initializers.normal(t.width ** -0.5),
                                       (t.width, self.cfg.embed_dim))
@@ -192,10 +198,12 @@ class CLIP(nn.Module):
   dtype: Any = jnp.float32  # Compute dtype; parameters stay float32.
   remat: bool = False
   msta: msta_lib.MSTAConfig | None = None
+  lora: Any = None          # peft.LoRAConfig: LoRA in both towers.
+  adaptformer: Any = None   # peft.AdaptFormerConfig: AdaptFormer in both towers.
 
   def setup(self):
-    self.visual = VisionTransformer(self.cfg, self.dtype, self.remat)
-    self.text = TextTransformer(self.cfg, self.dtype, self.remat)
+    self.visual = VisionTransformer(self.cfg, self.dtype, self.remat, self.lora, self.adaptformer)
+    self.text = TextTransformer(self.cfg, self.dtype, self.remat, self.lora, self.adaptformer)
     self.logit_scale = self.param('logit_scale', nn.initializers.constant(jnp.log(100.0)), ())
     if self.msta is not None:
       self.adapters = msta_lib.MSTA(self.msta, self.cfg.vision.width, self.cfg.text.width,

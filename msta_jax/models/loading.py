@@ -108,7 +108,13 @@ def _with_adapters(cfg: clip.ModelConfig, params: dict, path: str, dtype, remat:
   if meta.get('msta'):
     fields = {f.name for f in dataclasses.fields(models.MSTAConfig)}
     msta = models.MSTAConfig(**{k: v for k, v in meta['msta'].items() if k in fields})
-  model = models.get_model(cfg, dtype=dtype, remat=remat, msta=msta)
+  peft = {}
+  if meta.get('lora'):
+    peft['lora'] = models.LoRAConfig(**{k: tuple(v) if k == 'targets' else v for k, v in meta['lora'].items()
+                                        if k != 'enabled'})
+  if meta.get('adaptformer'):
+    peft['adaptformer'] = models.AdaptFormerConfig(**{k: v for k, v in meta['adaptformer'].items() if k != 'enabled'})
+  model = models.get_model(cfg, dtype=dtype, remat=remat, msta=msta, **peft)
   want = ckpt.flat_paths(models.param_shapes(model))
   flat = ckpt.flat_paths(params)
   unexpected = sorted(k for k in tensors if k not in want)

@@ -41,11 +41,25 @@ def architecture(config: ml_collections.ConfigDict) -> models.ModelConfig:
   return arch.replace(video_mode=config.model.video_mode) if config.model.video_mode else arch
 
 
+def peft_configs(config: ml_collections.ConfigDict) -> dict:
+  """LoRA / AdaptFormer configs of `config` (only those enabled)."""
+  out = {}
+  if config.lora.enabled:
+    out['lora'] = models.LoRAConfig(rank=config.lora.rank, alpha=config.lora.alpha, first_block=config.lora.first_block,
+                                    last_block=config.lora.last_block, targets=tuple(config.lora.targets))
+    out['lora'].validate()
+  if config.adaptformer.enabled:
+    a = config.adaptformer
+    out['adaptformer'] = models.AdaptFormerConfig(bottleneck=a.bottleneck, scale=a.scale, first_block=a.first_block,
+                                                  last_block=a.last_block)
+  return out
+
+
 def build_model(config: ml_collections.ConfigDict, arch: models.ModelConfig | None = None, *,
                 adapters: bool = True) -> models.CLIP:
-  """The model of `config` (adapters included unless `adapters=False`); no weights."""
-  return models.get_model(arch or architecture(config), dtype=dtype(config), remat=config.model.remat,
-                          msta=msta_config(config) if adapters else None)
+  """The model of `config` (its new modules included unless `adapters=False`); no weights."""
+  extra = dict(msta=msta_config(config), **peft_configs(config)) if adapters else {}
+  return models.get_model(arch or architecture(config), dtype=dtype(config), remat=config.model.remat, **extra)
 
 
 def load_backbone(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[models.ModelConfig, dict]:

@@ -25,6 +25,8 @@ def write_outputs(workdir: str, config, model, trainable: dict, results: dict[st
   from msta_jax.models import checkpoints
   adapters_meta = {'method': config.method, 'model': model.cfg.to_dict(),
                    'msta': dict(config.msta) if model.msta is not None else None,
+                   'lora': dict(config.lora) if model.lora is not None else None,
+                   'adaptformer': dict(config.adaptformer) if model.adaptformer is not None else None,
                    'freeze': [list(r) for r in config.freeze]}
   path = os.path.join(workdir, 'adapters.safetensors')
   checkpoints.write_adapters(path, trainable, adapters_meta)

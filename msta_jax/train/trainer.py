@@ -84,7 +84,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   arch, backbone_params = builders.load_backbone(config, rng_backbone)
   model = builders.build_model(config, arch)
   backbone = builders.build_model(config, arch, adapters=False)
-  params = models.add_adapters(model, backbone_params, rng_adapters) if model.msta else backbone_params
+  adapted = model.msta is not None or model.lora is not None or model.adaptformer is not None
+  params = models.add_adapters(model, backbone_params, rng_adapters) if adapted else backbone_params
   if config.method == 'linear_probe':
     if train_src is None:
       raise ValueError('method linear_probe needs config.data.train_split')

@@ -22,6 +22,8 @@ def _run(data_dir, workdir, method, protocol='few_shot'):
   c.data.data_dir, c.data.generator_args = data_dir, SMALL
   c.batch_size, c.eval.batch_size, c.total_steps, c.log_every_steps = 16, 64, 2, 1
   c.optim.epochs = 2 / 12 if method != 'zero_shot' else 0.0
+  c.lora.update(first_block=1, last_block=2)
+  c.adaptformer.update(first_block=1, last_block=2)
   c.eval.every_epochs = 1.0
   c.lock()
   return trainer.train_and_evaluate(c, workdir)
@@ -36,6 +38,8 @@ EXPECTED = {
     'msta_no_shared': 2 * (2 * DOWN + 2 * MID + 2 * UP) + 2 * CONV,
     'msta_no_consistency': 2 * (2 * DOWN + MID + 2 * UP) + 2 * CONV,
     'linear_probe': W * 96,
+    'lora': 2 * 2 * 2 * (W * 8 + 8 * W),         # towers x blocks x (q, v), rank 8, no biases.
+    'adaptformer': 2 * 2 * (W * 64 + 64 + 64 * W + W),  # towers x blocks x (down + up), bottleneck 64.
     'full_finetune': TOTAL,
     'frame_average': TOTAL,
 }
@@ -45,7 +49,7 @@ EXPECTED = {
 def test_method_trains_exactly_its_parameters(data_dir, tmp_path, method):
   res = _run(data_dir, str(tmp_path), method)
   assert res['trainable_params'] == EXPECTED[method]
-  added = EXPECTED[method] if method.startswith('msta') or method == 'linear_probe' else 0
+  added = EXPECTED[method] if method.startswith('msta') or method in ('linear_probe', 'lora', 'adaptformer') else 0
   assert res['trainable_params'] + res['frozen_params'] == TOTAL + added
   assert res['frozen_unchanged'] and res['method'] == method
   saved = load_file(os.path.join(tmp_path, 'adapters.safetensors'))
