@@ -103,10 +103,10 @@ def open_split(data_dir: str, name: str, split: str) -> SplitSource:
   if split not in builder.info.splits:
     hint = ''
     if split == 'heldout':  # Built without its source list: the few-shot one needs the official splits.
-      hint = ('. The heldout split is stored only when its source list was there at build time (docs/splits.md, '
-              '"Model selection"; few-shot needs `python -m msta_jax.tools.splits generate --dataset=NAME '
-              '--official=DIR`), then rebuild with --overwrite; or select on nothing with '
-              "--config.data.val_split=''")
+      hint = ('. The heldout split is stored only when its source list was there at build time '
+              '(docs/splits.md, "Model selection: held-out lists"; few-shot needs `python -m '
+              'msta_jax.tools.splits generate --dataset=NAME --official=DIR`), then rebuild with --overwrite; '
+              "or keep the last checkpoint instead with --config.data.val_split=''")
     raise DatasetMissingError(f'{path} has no split {split!r}; it has {sorted(builder.info.splits)}{hint}')
   formats = [str(getattr(f, 'value', f)) for f in ([builder.info.file_format] + list(
       getattr(builder.info, 'alternative_file_formats', []) or []))]
