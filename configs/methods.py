@@ -82,19 +82,12 @@ def _adaptformer(c) -> None:
   c.loss.consistency_weight = 0.0
 
 
-def _msta_with(**msta):
+def _msta_variant(section: str, **values):
+  """MSTA with some fields of one config section changed (an ablation)."""
   def apply(c) -> None:
     _msta(c)
-    for k, v in msta.items():
-      c.msta[k] = v
-  return apply
-
-
-def _msta_loss(**loss):
-  def apply(c) -> None:
-    _msta(c)
-    for k, v in loss.items():
-      c.loss[k] = v
+    for k, v in values.items():
+      c[section][k] = v
   return apply
 
 
@@ -108,11 +101,11 @@ METHODS = {
     'linear_probe': _linear_probe,
     'lora': _lora,
     'adaptformer': _adaptformer,
-    'msta_language_only': _msta_with(video=False),
-    'msta_vision_only': _msta_with(text=False),
-    'msta_no_shared': _msta_with(shared=False),
-    'msta_no_consistency': _msta_loss(consistency_weight=0.0),
-    **{f'msta_n{n}': _msta_loss(num_descriptions=n) for n in (1, 2, 4, 8)},
+    'msta_language_only': _msta_variant('msta', video=False),
+    'msta_vision_only': _msta_variant('msta', text=False),
+    'msta_no_shared': _msta_variant('msta', shared=False),
+    'msta_no_consistency': _msta_variant('loss', consistency_weight=0.0),
+    **{f'msta_n{n}': _msta_variant('loss', num_descriptions=n) for n in (1, 2, 4, 8)},
 }
 
 
