@@ -1,0 +1,153 @@
+"""Training input throughput: clips/s and clips/s per core of the TrainLoader, 8 frames at 224.
+
+    USE_TF=0 .venv/bin/python benchmarks/input_pipeline.py                 # builds its own small dataset
+    USE_TF=0 .venv/bin/python benchmarks/input_pipeline.py --data_dir=~/tensorflow_datasets \
+        --name=video_folder/ssv2_vifi_few_shot --split=few_shot_train_k16
+
+Reads a built dataset with the trainer's loader (`data.pipeline.TrainLoader`: random access, JPEG
+decoding of the 8 sampled frames only, random-resized crop, flip, colour jitter, greyscale,
+normalisation, batching) and times whole batches after a warm-up. Without --data_dir it writes
+--videos test-made videos with PyAV (h264, --width x --height, textured moving content so that the
+stored JPEGs have realistic sizes) and builds them with `msta_jax.data.build` (default storage: short
+side 256, at most 64 frames) into a temporary folder (or --work_dir, reused when it is there).
+
+clips/s per core = clips/s / the cores this process may use (the goal is 30 or better). Compare
+clips/s with benchmarks/train_step.py's: the slower of the two bounds a training run.
+Prints a table, then one JSON line.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault('USE_TF', '0')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+_DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data dir of a built dataset ("": build one here).')
+_NAME = flags.DEFINE_string('name', '', 'Dataset folder under --data_dir (e.g. video_folder/NAME).')
+_SPLIT = flags.DEFINE_string('split', 'train', 'Split to read.')
+_WORK_DIR = flags.DEFINE_string('work_dir', '', 'Where the self-built dataset goes ("": a temporary dir).')
+_VIDEOS = flags.DEFINE_integer('videos', 48, 'Self-built dataset: number of videos.')
+_SECONDS = flags.DEFINE_float('video_seconds', 4.0, 'Self-built dataset: length of each video.')
+_WIDTH = flags.DEFINE_integer('width', 340, 'Self-built dataset: frame width.')
+_HEIGHT = flags.DEFINE_integer('height', 256, 'Self-built dataset: frame height.')
+_BATCH = flags.DEFINE_integer('batch', 8, 'Clips per batch.')
+_FRAMES = flags.DEFINE_integer('frames', 8, 'Frames per clip.')
+_IMAGE_SIZE = flags.DEFINE_integer('image_size', 224, 'Crop size.')
+_THREADS = flags.DEFINE_list('threads', ['1', '2', '4'], 'Loader threads (grain num_threads) to measure.')
+_WARMUP = flags.DEFINE_integer('warmup_batches', 3, 'Untimed batches per setting.')
+_BATCHES = flags.DEFINE_integer('batches', 20, 'Timed batches per setting.')
+
+
+def write_video(path: str, seconds: float, width: int, height: int, fps: int, seed: int) -> None:
+  """An h264 video of moving stripes, a drifting block and mild noise (JPEG-compressible like video)."""
+  import av
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+  freq, speed, hue = rng.uniform(0.02, 0.08), rng.uniform(1, 4), rng.uniform(0, 2 * np.pi, 3)
+  with av.open(path, 'w') as c:
+    s = c.add_stream('libx264', rate=fps)
+    s.width, s.height, s.pix_fmt = width, height, 'yuv420p'
+    for i in range(int(seconds * fps)):
+      phase = freq * (xx + 0.5 * yy) - 0.1 * speed * i
+      img = 127 + 80 * np.sin(phase[..., None] + hue)
+      bx, by = int(i * speed) % (width - 48), int(i * speed / 2) % (height - 48)
+      img[by:by + 48, bx:bx + 48] = 255 - img[by:by + 48, bx:bx + 48]
+      img += rng.normal(0, 8, img.shape)
+      frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format='rgb24')
+      for p in s.encode(frame):
+        c.mux(p)
+    for p in s.encode():
+      c.mux(p)
+
+
+def build_own(work_dir: str) -> tuple[str, str, float]:
+  """Writes and builds the test-made dataset under work_dir. Returns (data_dir, name, build seconds)."""
+  from msta_jax.data import build
+  videos, data_dir = os.path.join(work_dir, 'videos'), os.path.join(work_dir, 'tfds')
+  name = 'video_folder/bench_pipeline'
+  if os.path.exists(os.path.join(data_dir, name, '1.0.0', 'dataset_info.json')):
+    return data_dir, name, 0.0
+  os.makedirs(videos, exist_ok=True)
+  lines = []
+  for i in range(_VIDEOS.value):
+    write_video(os.path.join(videos, f'v{i:03d}.mp4'), _SECONDS.value, _WIDTH.value, _HEIGHT.value, 25, i)
+    lines.append(f'v{i:03d}.mp4 {i % 4}')
+  with open(os.path.join(work_dir, 'train.txt'), 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+  start = time.perf_counter()
+  rc = build.main(['build', '--name=bench_pipeline', f'--videos_dir={videos}', '--split',
+                   f'train={os.path.join(work_dir, "train.txt")}', f'--data_dir={data_dir}', '--noprogress'])
+  if rc:
+    raise RuntimeError(f'msta_jax.data.build failed with exit code {rc}')
+  return data_dir, name, time.perf_counter() - start
+
+
+def measure(src, threads: int) -> dict:
+  from msta_jax.data import pipeline, transforms
+  from msta_jax.models import clip as clip_lib
+  spec = pipeline.ClipSpec(_FRAMES.value, _IMAGE_SIZE.value, clip_lib.CLIP_MEAN, clip_lib.CLIP_STD)
+  loader = pipeline.TrainLoader(src, global_batch=_BATCH.value, clip=spec, augment=transforms.Augment(),
+                                seed=0, num_threads=threads)
+  for _ in range(_WARMUP.value):
+    batch = next(loader)
+  want = (_BATCH.value, _FRAMES.value, _IMAGE_SIZE.value, _IMAGE_SIZE.value, 3)
+  if batch['video'].shape != want:
+    raise AssertionError(f'video batch {batch["video"].shape}, expected {want}')
+  times = []
+  start = time.perf_counter()
+  for _ in range(_BATCHES.value):
+    t = time.perf_counter()
+    next(loader)
+    times.append(time.perf_counter() - t)
+  total = time.perf_counter() - start
+  return {'threads': threads, 'clips_per_s': _BATCHES.value * _BATCH.value / total,
+          'median_batch_s': statistics.median(times), 'total_s': total}
+
+
+def main(argv):
+  del argv
+  from msta_jax.data import pipeline
+  cores = len(os.sched_getaffinity(0))
+  build_s = None
+  with tempfile.TemporaryDirectory() as tmp:
+    if _DATA_DIR.value:
+      data_dir, name = os.path.expanduser(_DATA_DIR.value), _NAME.value
+      if not name:
+        raise app.UsageError('--data_dir needs --name (the dataset folder under it)')
+    else:
+      work = os.path.expanduser(_WORK_DIR.value) or tmp
+      data_dir, name, build_s = build_own(work)
+    src = pipeline.open_split(data_dir, name, _SPLIT.value)
+    frames = [len(pipeline.parse(src.source[i])['frames']) for i in range(min(len(src), 8))]
+    jpeg = np.mean([len(b) for b in pipeline.parse(src.source[0])['frames']])
+    rows = [measure(src, int(t)) for t in _THREADS.value]
+  print(f'dataset {name} split {_SPLIT.value}: {len(src)} clips, ~{np.mean(frames):.0f} stored frames each, '
+        f'~{jpeg / 1024:.1f} KiB per JPEG frame; {cores} cores')
+  print(f'{"threads":>7s} {"clips/s":>8s} {"clips/s/core":>12s} {"batch s":>8s}')
+  for r in rows:
+    r['clips_per_s_per_core'] = r['clips_per_s'] / cores
+    print(f'{r["threads"]:7d} {r["clips_per_s"]:8.1f} {r["clips_per_s_per_core"]:12.1f} {r["median_batch_s"]:8.3f}')
+  best = max(rows, key=lambda r: r['clips_per_s'])
+  print(json.dumps({
+      'benchmark': 'input_pipeline', 'date': datetime.datetime.now().isoformat(timespec='seconds'),
+      'dataset': name, 'split': _SPLIT.value, 'clips_in_split': len(src), 'self_built': not _DATA_DIR.value,
+      'build_s': build_s, 'stored_frames_mean': float(np.mean(frames)), 'jpeg_bytes_mean': float(jpeg),
+      'batch': _BATCH.value, 'frames': _FRAMES.value, 'image_size': _IMAGE_SIZE.value, 'cores': cores,
+      'loadavg_1min': round(os.getloadavg()[0], 2), 'settings': rows, 'best_threads': best['threads'],
+      'clips_per_s': best['clips_per_s'], 'clips_per_s_per_core': best['clips_per_s'] / cores,
+      'goal_clips_per_s_per_core': 30.0,
+  }))
+
+
+if __name__ == '__main__':
+  app.run(main)
