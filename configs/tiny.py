@@ -15,7 +15,7 @@ def get_config(arg: str | None = None):
   c = base.get_config()
   c.model.name, c.model.image_size, c.model.num_frames = 'tiny_viclip', 32, 8
   c.msta.first_block, c.msta.last_block, c.msta.bottleneck = 1, 2, 32
-  c.msta.scale = 0.1   # Tiny random backbone: a larger lambda than ViCLIP-B's 0.005 (see docs/demo.md).
+  c.msta.scale = 0.1   # Tiny random backbone: a larger lambda than ViCLIP-B's 0.005 (see configs/synthetic.py).
   c.data.update(dataset='synthetic', descriptions='metadata', data_dir='~/.cache/msta_jax/datasets',
                 name='synthetic', train_split=f'few_shot_train_k{args.shots}', val_split='few_shot_val',
                 test_splits=('few_shot_test',), num_threads=2)
