@@ -76,16 +76,6 @@ class Predictor:
     return out
 
 
-_BACKBONE = flags.DEFINE_string('backbone', None, 'Backbone checkpoint (any format models.load takes).')
-_ADAPTERS = flags.DEFINE_string('adapters', None, 'adapters.safetensors written by a training run.')
-_VIDEO = flags.DEFINE_multi_string('video', [], 'Video file; repeat for several.')
-_LABELS = flags.DEFINE_string('labels', None, 'Comma-separated class names.')
-_LABELS_FILE = flags.DEFINE_string('labels_file', None, 'File with one class name per line.')
-_TOP_K = flags.DEFINE_integer('top_k', 5, 'How many labels to print per video.')
-_JSON = flags.DEFINE_bool('json', False, 'Print one JSON object per video instead of a table.')
-_CLIPS = flags.DEFINE_integer('clips', 1, 'Temporal clips per video (views are averaged).')
-_CROPS = flags.DEFINE_integer('crops', 1, 'Spatial crops per clip (1 or 3).')
-_TEMPLATE = flags.DEFINE_string('template', 'a video of {}.', 'Prompt template for each label.')
 
 
 def _labels() -> list[str]:
@@ -93,6 +83,22 @@ def _labels() -> list[str]:
     with open(_LABELS_FILE.value, encoding='utf-8') as f:
       return [line.strip() for line in f if line.strip()]
   return [s.strip() for s in (_LABELS.value or '').split(',') if s.strip()]
+
+
+def _define_flags() -> None:
+  """CLI flags, defined only when this module runs as a program (importing it for its functions
+  must not claim global flag names that another tool also uses)."""
+  global _BACKBONE, _ADAPTERS, _VIDEO, _LABELS, _LABELS_FILE, _TOP_K, _JSON, _CLIPS, _CROPS, _TEMPLATE
+  _BACKBONE = flags.DEFINE_string('backbone', None, 'Backbone checkpoint (any format models.load takes).')
+  _ADAPTERS = flags.DEFINE_string('adapters', None, 'adapters.safetensors written by a training run.')
+  _VIDEO = flags.DEFINE_multi_string('video', [], 'Video file; repeat for several.')
+  _LABELS = flags.DEFINE_string('labels', None, 'Comma-separated class names.')
+  _LABELS_FILE = flags.DEFINE_string('labels_file', None, 'File with one class name per line.')
+  _TOP_K = flags.DEFINE_integer('top_k', 5, 'How many labels to print per video.')
+  _JSON = flags.DEFINE_bool('json', False, 'Print one JSON object per video instead of a table.')
+  _CLIPS = flags.DEFINE_integer('clips', 1, 'Temporal clips per video (views are averaged).')
+  _CROPS = flags.DEFINE_integer('crops', 1, 'Spatial crops per clip (1 or 3).')
+  _TEMPLATE = flags.DEFINE_string('template', 'a video of {}.', 'Prompt template for each label.')
 
 
 def main(argv: list[str]) -> None:
@@ -116,4 +122,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -15,11 +15,6 @@ from absl import app, flags
 from ml_collections import config_flags
 from PIL import Image, ImageDraw
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
-_SPLIT = flags.DEFINE_string('split', 'train', "'train', 'val' or a split name of the config's dataset.")
-_ROWS = flags.DEFINE_integer('rows', 6, 'Clips to show.')
-_OUT = flags.DEFINE_string('out', 'contact_sheet.png', 'PNG file to write.')
-_CELL = flags.DEFINE_integer('cell', 96, 'Pixels per frame in the sheet.')
 
 
 def sheet(clips: np.ndarray, labels: list[str], mean, std, cell: int) -> Image.Image:
@@ -36,6 +31,17 @@ def sheet(clips: np.ndarray, labels: list[str], mean, std, cell: int) -> Image.I
       frame = Image.fromarray(pixels[i, j]).resize((cell, cell), Image.NEAREST)
       img.paste(frame, (j * cell, y + strip))
   return img
+
+
+def _define_flags() -> None:
+  """CLI flags, defined only when this module runs as a program (importing it for its functions
+  must not claim global flag names that another tool also uses)."""
+  global _CONFIG, _SPLIT, _ROWS, _OUT, _CELL
+  _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
+  _SPLIT = flags.DEFINE_string('split', 'train', "'train', 'val' or a split name of the config's dataset.")
+  _ROWS = flags.DEFINE_integer('rows', 6, 'Clips to show.')
+  _OUT = flags.DEFINE_string('out', 'contact_sheet.png', 'PNG file to write.')
+  _CELL = flags.DEFINE_integer('cell', 96, 'Pixels per frame in the sheet.')
 
 
 def main(argv: list[str]) -> None:
@@ -69,4 +75,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -20,7 +20,6 @@ from ml_collections import config_flags
 from msta_jax import models
 from msta_jax.train import builders, losses, partition, step
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
 
 
 def _flops(compiled) -> float:
@@ -89,6 +88,13 @@ def num_classes_of(config) -> int:
   return len(classes.names(config.data.dataset))
 
 
+def _define_flags() -> None:
+  """CLI flags, defined only when this module runs as a program (importing it for its functions
+  must not claim global flag names that another tool also uses)."""
+  global _CONFIG
+  _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
+
+
 def main(argv: list[str]) -> None:
   del argv
   config = _CONFIG.value
@@ -100,4 +106,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -70,11 +70,17 @@ def compare(probs: np.ndarray, expected: list[tuple[int, float]], tolerance: flo
   return all(abs(r['diff']) <= tolerance for r in rows), rows
 
 
-_CKPT = flags.DEFINE_string('checkpoint', None, 'ViCLIP checkpoint (.pth, .safetensors or HF-style dir).')
-_VIDEO = flags.DEFINE_string('video', None, "The notebook's example1.mp4.")
-_TOL = flags.DEFINE_float('tolerance', 1e-2, 'Largest accepted absolute difference per probability.')
-_EXPECTED = flags.DEFINE_string('expected', None,
-                                'JSON [[caption_index, prob], ...] to compare with instead of the notebook.')
+
+
+def _define_flags() -> None:
+  """CLI flags, defined only when this module runs as a program (importing it for its functions
+  must not claim global flag names that another tool also uses)."""
+  global _CKPT, _VIDEO, _TOL, _EXPECTED
+  _CKPT = flags.DEFINE_string('checkpoint', None, 'ViCLIP checkpoint (.pth, .safetensors or HF-style dir).')
+  _VIDEO = flags.DEFINE_string('video', None, "The notebook's example1.mp4.")
+  _TOL = flags.DEFINE_float('tolerance', 1e-2, 'Largest accepted absolute difference per probability.')
+  _EXPECTED = flags.DEFINE_string('expected', None,
+                                  'JSON [[caption_index, prob], ...] to compare with instead of the notebook.')
 
 
 def main(argv: list[str]) -> None:
@@ -94,4 +100,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)
