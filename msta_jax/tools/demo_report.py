@@ -11,8 +11,6 @@ import sys
 
 from absl import app, flags
 
-_RESULTS = flags.DEFINE_string('results', None, 'demo_results.json written by launch/run_protocol.py.', required=True)
-_SECONDS = flags.DEFINE_integer('seconds', None, 'Wall time of the demo, printed with the table.')
 
 COLUMNS = ('protocol', 'method', 'split', 'top1', 'temporal_top1', 'appearance_top1', 'hm')
 
@@ -44,6 +42,14 @@ def known_answer(rows: list[dict]) -> list[tuple[bool, str]]:
   return out
 
 
+def _define_flags() -> None:
+  """CLI flags, defined only when run as a program (required flags would otherwise bind every
+  other tool's flag parsing in the same process)."""
+  global _RESULTS, _SECONDS
+  _RESULTS = flags.DEFINE_string('results', None, 'demo_results.json written by launch/run_protocol.py.', required=True)
+  _SECONDS = flags.DEFINE_integer('seconds', None, 'Wall time of the demo, printed with the table.')
+
+
 def main(argv: list[str]) -> None:
   del argv
   rows = json.load(open(_RESULTS.value))
@@ -59,4 +65,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

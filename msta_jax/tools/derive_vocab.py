@@ -48,8 +48,14 @@ def write(vocab: dict[str, int], merges: list[str], out_dir: str) -> None:
     f.write('#version: 0.2\n' + '\n'.join(merges) + '\n')
 
 
-_BPE = flags.DEFINE_string('bpe', None, 'Path to bpe_simple_vocab_16e6.txt.gz.', required=True)
-_OUT = flags.DEFINE_string('out', None, 'Output directory.', required=True)
+
+
+def _define_flags() -> None:
+  """CLI flags, defined only when run as a program (required flags would otherwise bind every
+  other tool's flag parsing in the same process)."""
+  global _BPE, _OUT
+  _BPE = flags.DEFINE_string('bpe', None, 'Path to bpe_simple_vocab_16e6.txt.gz.', required=True)
+  _OUT = flags.DEFINE_string('out', None, 'Output directory.', required=True)
 
 
 def main(argv: list[str]) -> None:
@@ -60,4 +66,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)
