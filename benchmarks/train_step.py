@@ -2,6 +2,9 @@
 
     USE_TF=0 .venv/bin/python benchmarks/train_step.py                            # CPU: batch 1
     python benchmarks/train_step.py --batch=32 --config.model.dtype=bfloat16      # GPU / TPU, as is
+    ... --compiler_options=xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED   # CPU remat memory
+
+--config defaults to configs/ssv2_fewshot.py; --config.KEY=VALUE overrides any field of it.
 
 The step is the trainer's own (`train.step.make_train_step`) on the config's model (default
 configs/ssv2_fewshot.py: ViCLIP-B/16, 8x224, 174 SSv2 classes, CE + consistency loss), built the way
@@ -41,13 +44,15 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 from msta_jax import models  # noqa: E402
 from msta_jax.tools import summary  # noqa: E402
 from msta_jax.train import builders, losses, partition, step  # noqa: E402
 
-# --config is the summary tool's flag (defined when it is imported); unset: configs/ssv2_fewshot.py.
-_CONFIG = summary._CONFIG
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs',
+                           'ssv2_fewshot.py'), 'Config file (overrides: --config.KEY=VALUE).', lock_config=True)
 _BATCH = flags.DEFINE_integer('batch', 0, 'Global batch (clips); 0: 1 on CPU, the config\'s elsewhere.')
 _VARIANTS = flags.DEFINE_list('variants', ['msta:off', 'msta:on', 'full:off', 'full:on'],
                                'MODE:REMAT pairs to measure; MODE msta (adapters) or full (full '
@@ -279,10 +284,6 @@ def parse_variants(values: list[str]) -> list[tuple[str, bool]]:
 def main(argv):
   del argv
   base = _CONFIG.value
-  if base is None:
-    from configs import ssv2_fewshot
-    base = ssv2_fewshot.get_config()
-    base.lock()
   variants = parse_variants(_VARIANTS.value)
   batch = _BATCH.value or (1 if jax.default_backend() == 'cpu' else base.batch_size)
   num_classes = _NUM_CLASSES.value or summary.num_classes_of(base)

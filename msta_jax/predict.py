@@ -24,7 +24,7 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from msta_jax import models
+from msta_jax import compilation, models
 from msta_jax.data import decode, transforms
 from msta_jax.train import evaluate
 
@@ -40,8 +40,9 @@ class Predictor:
     self.mean, self.std = cfg.mean, cfg.std
     self.clips, self.crops, self.resize, self.template = clips, crops, resize, template
     self.tokenizer = models.Tokenizer(cfg.text.context_length)
-    self._score = jax.jit(evaluate.make_eval_fn(self.model))
-    self._text = jax.jit(evaluate.make_text_fn(self.model))
+    opts = compilation.forward_options()
+    self._score = jax.jit(evaluate.make_eval_fn(self.model), compiler_options=opts)
+    self._text = jax.jit(evaluate.make_text_fn(self.model), compiler_options=opts)
 
   def class_embeddings(self, labels: list[str]) -> jax.Array:
     ids, _ = self.tokenizer([self.template.format(label) for label in labels])

@@ -155,6 +155,13 @@ def _common_fields(ex: dict[str, Any]) -> dict[str, Any]:
   return out
 
 
+def read_options(num_threads: int) -> grain.ReadOptions:
+  """Prefetch for datasets batched BEFORE `to_iter_dataset`: an element is a whole batch, built by one
+  thread, so the buffer counts batches: `num_threads` in flight and one ready. (A buffer sized in
+  clips would hold that many batches: gigabytes of 12-view eval batches.)"""
+  return grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=num_threads + 1)
+
+
 class TrainLoader:
   """Infinite, shuffled, augmented training batches of one process; exactly resumable."""
 
@@ -186,14 +193,19 @@ class TrainLoader:
     return out
 
   def _start(self, offset: int) -> None:
+    if getattr(self, '_iter', None) is not None:
+      self._iter.close()  # The iterator being replaced (set_state) stops prefetching.
     self._offset = offset
     ds = self._base[offset + self.process_index::self.process_count]
     ds = ds.random_map(self._transform).batch(self.local_batch, drop_remainder=True)
-    self._iter = iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=self.num_threads,
-                                                           prefetch_buffer_size=2 * self.local_batch)))
+    self._iter = iter(ds.to_iter_dataset(read_options(self.num_threads)))
 
   def __iter__(self) -> 'TrainLoader':
     return self
+
+  def close(self) -> None:
+    """Stops the prefetch threads (they would otherwise go on filling the buffer)."""
+    self._iter.close()
 
   def __next__(self) -> dict[str, np.ndarray]:
     return next(self._iter)
@@ -252,4 +264,4 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
     return out
 
   ds = grain.MapDataset.source(mine).map(load).batch(local, drop_remainder=True)
-  yield from ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2 * local))
+  yield from ds.to_iter_dataset(read_options(num_threads))

@@ -62,7 +62,9 @@ def main(argv: list[str]) -> None:
   rows = min(_ROWS.value, len(src))
   if _SPLIT.value == 'train':
     aug = transforms.Augment(tuple(d.augment.crop_scale), d.augment.flip, d.augment.color_jitter, d.augment.grayscale)
-    batch = next(pipeline.TrainLoader(src, global_batch=rows, clip=clip, augment=aug, seed=config.seed, num_threads=2))
+    loader = pipeline.TrainLoader(src, global_batch=rows, clip=clip, augment=aug, seed=config.seed, num_threads=2)
+    batch = next(loader)
+    loader.close()
     clips = batch['video']
   else:
     batch = next(pipeline.eval_batches(src, global_batch=rows, clip=clip, clips=config.eval.clips,

@@ -136,7 +136,7 @@ class VisionTransformer(nn.Module):
     """Images [N, H, W, 3] -> [N, E], each image alone."""
     x = self.patchify(images)
     x = jnp.concatenate([self.cls_token(x.shape[0]), x], axis=1)
-    x = self.transformer(self.ln_pre(x), train=train, adapters=adapters)
+    x = self.transformer(self.ln_pre(x), train=train, adapters=adapters, first_token_only=True)
     return self.head(x)
 
   def joint_tokens(self, videos: jax.Array) -> jax.Array:
@@ -155,7 +155,8 @@ class VisionTransformer(nn.Module):
     return jnp.concatenate([self.cls_token(b), x], axis=1)
 
   def encode_joint(self, videos: jax.Array, *, train: bool = False, adapters=None) -> jax.Array:
-    x = self.transformer(self.ln_pre(self.joint_tokens(videos)), train=train, adapters=adapters)
+    x = self.transformer(self.ln_pre(self.joint_tokens(videos)), train=train, adapters=adapters,
+                         first_token_only=True)
     return self.head(x)
 
 

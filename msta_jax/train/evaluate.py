@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from msta_jax import compilation
 from msta_jax.train import losses
 
 
@@ -116,8 +117,9 @@ class Evaluator:
     self.pid, self.pcount = process_index, process_count
     repl = NamedSharding(mesh, P())
     self.data_sharding = NamedSharding(mesh, P('data'))
-    self.score = jax.jit(make_eval_fn(model), out_shardings=repl)
-    self.text = jax.jit(make_text_fn(model), out_shardings=repl)
+    opts = compilation.forward_options()
+    self.score = jax.jit(make_eval_fn(model), out_shardings=repl, compiler_options=opts)
+    self.text = jax.jit(make_text_fn(model), out_shardings=repl, compiler_options=opts)
     self.probe_classes: list[str] | None = None  # Classes of a linear probe's weight vectors.
 
   def run(self, params, src, *, views: tuple[int, int], save_to: str | None = None,

@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from msta_jax import compilation
+
 
 def l2_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
   x = x.astype(jnp.float32)  # Normalise in float32 whatever the compute dtype.
@@ -125,7 +127,8 @@ def consistency_targets(backbone, params: dict, descriptions: dict[str, dict[str
   """
   from msta_jax.models import Tokenizer
   tok = Tokenizer(backbone.cfg.text.context_length)
-  encode = jax.jit(lambda p, ids: l2_normalize(backbone.apply({'params': p}, ids, method=backbone.encode_text)))
+  encode = jax.jit(lambda p, ids: l2_normalize(backbone.apply({'params': p}, ids, method=backbone.encode_text)),
+                   compiler_options=compilation.forward_options())
   out = {}
   for kind in ('spatial', 'temporal'):
     texts = []

@@ -58,5 +58,7 @@ def probe_init(backbone, params: dict, tokenizer, template: str, classes: list[s
   import jax
   from msta_jax.train import losses
   ids, _ = tokenizer([template.format(c) for c in classes])
-  emb = jax.jit(lambda p, x: backbone.apply({'params': p}, x, method=backbone.encode_text))(params, ids)
+  from msta_jax import compilation
+  emb = jax.jit(lambda p, x: backbone.apply({'params': p}, x, method=backbone.encode_text),
+                compiler_options=compilation.forward_options())(params, ids)
   return {'kernel': np.asarray(losses.l2_normalize(emb)).T}

@@ -232,6 +232,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       ckpt.save(done, state, loader.get_state(), meta)
       last_good = done
   ckpt.wait()
+  if loader is not None:
+    loader.close()  # Training is over: its prefetch threads would compete with the test evaluation.
 
   # ####################################################################################################
   # Model selection on validation only, then ONE evaluation of the selected checkpoint per test split.

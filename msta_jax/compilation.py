@@ -1,0 +1,18 @@
+"""XLA compiler options for forward-only programs (evaluation, predict, text embeddings).
+
+jaxlib 0.10's XLA:CPU hands every dot to YNNPACK. For forward passes, Eigen's GEMM was faster on the
+2-core AVX-512 CPU measured in BENCHMARKS.md (CLIP-B/16 image embeddings 0.97x -> 1.15x PyTorch;
+ViCLIP-B/16 video embeddings about 2% faster), so those programs keep YNNPACK for reductions only.
+Train steps keep XLA's defaults: there, YNNPACK's transposed GEMMs of the backward pass won (full
+fine-tuning step 18.5 s vs 19.5 s with Eigen). Other backends get no options.
+"""
+from __future__ import annotations
+
+import jax
+
+CPU_FORWARD = {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_REDUCE'}
+
+
+def forward_options() -> dict[str, str] | None:
+  """`compiler_options` for jax.jit of a forward-only program on the default backend."""
+  return dict(CPU_FORWARD) if jax.default_backend() == 'cpu' else None
