@@ -331,14 +331,21 @@ ADAPTERS_FORMAT = 'msta_jax.adapters'
 
 def write_adapters(path: str, trainable: dict, meta: dict) -> None:
   """safetensors of the trained parameters ('/' paths) with JSON metadata; the bytes depend only on
-  the tensors and `meta` (no timestamps, no paths), so equal runs give byte-identical files."""
+  the tensors and `meta` (no timestamps, no paths), so equal runs give byte-identical files.
+
+  The metadata is ONE key (the format name -> sorted JSON): safetensors writes its metadata map in
+  hash order, which differs between processes, so two keys came out in either order.
+  """
   from safetensors.numpy import save_file
   tensors = dict(sorted(flat_param_dict(trainable).items()))
-  save_file(tensors, path, metadata={'format': ADAPTERS_FORMAT, 'meta': json.dumps(meta, sort_keys=True)})
+  save_file(tensors, path, metadata={ADAPTERS_FORMAT: json.dumps(meta, sort_keys=True)})
 
 
 def read_adapters(path: str) -> tuple[dict[str, np.ndarray], dict]:
   meta = read_safetensors_metadata(path)
-  if meta.get('format') != ADAPTERS_FORMAT:
-    raise CheckpointError(f'{path}: not a msta_jax adapters file (metadata format {meta.get("format")!r})')
-  return read_safetensors(path), json.loads(meta['meta'])
+  if ADAPTERS_FORMAT in meta:
+    return read_safetensors(path), json.loads(meta[ADAPTERS_FORMAT])
+  if meta.get('format') == ADAPTERS_FORMAT:  # Written before the single-key layout.
+    return read_safetensors(path), json.loads(meta['meta'])
+  raise CheckpointError(f'{path}: not a msta_jax adapters file (its safetensors metadata has no '
+                        f'{ADAPTERS_FORMAT!r} entry; keys: {sorted(meta)})')

@@ -107,3 +107,31 @@ def test_named_configs_build_abstractly():
   assert counts['viclip_b16'] == 149_603_841
   # OpenAI CLIP ViT-B/16 minus its 3 JIT extras: 149,620,737 (77-token text, no temporal embedding).
   assert counts['clip_b16'] == 149_620_737
+
+
+_WRITE_ADAPTERS = '''
+import sys, numpy as np
+from msta_jax.models import checkpoints
+trained = {'msta': {'shared_0': {'kernel': np.arange(6, dtype=np.float32).reshape(2, 3), 'bias': np.ones(3, np.float32)}}}
+checkpoints.write_adapters(sys.argv[1], trained, {'method': 'msta', 'model': {'width': 64}, 'a': [1, 2]})
+'''
+
+
+def test_adapters_files_are_byte_identical_across_processes(tmp_path):
+  """safetensors orders its metadata map by a per-process hash; one metadata key keeps files equal."""
+  import subprocess
+  import sys
+  paths = [tmp_path / f'{i}.safetensors' for i in range(6)]
+  for p in paths:
+    subprocess.run([sys.executable, '-c', _WRITE_ADAPTERS, str(p)], check=True, capture_output=True)
+  assert len({p.read_bytes() for p in paths}) == 1
+  tensors, meta = ckpt.read_adapters(str(paths[0]))
+  assert meta == {'method': 'msta', 'model': {'width': 64}, 'a': [1, 2]}
+  np.testing.assert_array_equal(tensors['msta/shared_0/kernel'], np.arange(6).reshape(2, 3))
+
+
+def test_adapters_reader_names_a_foreign_safetensors_file(tmp_path):
+  path = str(tmp_path / 'other.safetensors')
+  save_file({'w': np.zeros(2, np.float32)}, path, metadata={'format': 'pt'})
+  with pytest.raises(ckpt.CheckpointError, match="no 'msta_jax.adapters' entry; keys: \\['format'\\]"):
+    ckpt.read_adapters(path)
