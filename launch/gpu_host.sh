@@ -11,6 +11,7 @@
 # appended to <workdir>/launch.log. --dry_run prints the command and runs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source launch/lib.sh
 gpus=""; dry=0; runner=main
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -22,9 +23,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-workdir=""
-for a in "$@"; do case "$a" in --workdir=*) workdir="${a#*=}";; esac; done
-[ -n "$workdir" ] || { echo "pass --workdir=DIR after --" >&2; exit 2; }
+require_workdir "" "$@"
 PY="${PYTHON:-.venv/bin/python}"
 if [ "$runner" = main ]; then prog="-m msta_jax.main"; else prog="launch/run_protocol.py"; fi
 env="USE_TF=0 TF_CPP_MIN_LOG_LEVEL=2"

@@ -9,6 +9,7 @@
 # Logs go to <workdir>/process_<i>.log. Exits non-zero if any process fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source launch/lib.sh
 num=2; port=12355; devices=1; dry=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -21,9 +22,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-workdir=""
-for a in "$@"; do case "$a" in --workdir=*) workdir="${a#*=}";; esac; done
-[ -n "$workdir" ] || { echo "pass --workdir=DIR after --" >&2; exit 2; }
+require_workdir "" "$@"
 PY="${PYTHON:-.venv/bin/python}"
 args=$(printf ' %q' "$@")
 cmds=()

@@ -10,6 +10,7 @@
 # and the sbatch command and submits nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source launch/lib.sh
 nodes=""; gpus=8; partition=""; account=""; time_limit="24:00:00"; port=12355; name=msta; dry=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,9 +28,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$nodes" ] || { echo "pass --nodes=N" >&2; exit 2; }
-workdir=""
-for a in "$@"; do case "$a" in --workdir=*) workdir="${a#*=}";; esac; done
-[ -n "$workdir" ] || { echo "pass --workdir=DIR after -- (on a filesystem every node shares)" >&2; exit 2; }
+require_workdir " (on a filesystem every node shares)" "$@"
 repo="$(pwd)"
 PY="${PYTHON:-.venv/bin/python}"
 args=$(printf ' %q' "$@")

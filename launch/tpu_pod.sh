@@ -12,6 +12,7 @@
 # command and runs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source launch/lib.sh
 tpu=""; zone=""; project=""; repo='~/msta_jax'; dry=0; install=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,9 +31,7 @@ done
 if [ "$install" = 1 ]; then
   remote="cd $repo && python3 -m venv .venv && .venv/bin/pip install -q -e '.[tpu]'"
 else
-  workdir=""
-  for a in "$@"; do case "$a" in --workdir=*) workdir="${a#*=}";; esac; done
-  [ -n "$workdir" ] || { echo "pass --workdir=DIR after -- (a path every worker shares)" >&2; exit 2; }
+  require_workdir " (a path every worker shares)" "$@"
   args=$(printf ' %q' "$@")
   remote="cd $repo && USE_TF=0 TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python -m msta_jax.main$args --distributed"
 fi

@@ -16,3 +16,8 @@ CPU_FORWARD = {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_REDU
 def forward_options() -> dict[str, str] | None:
   """`compiler_options` for jax.jit of a forward-only program on the default backend."""
   return dict(CPU_FORWARD) if jax.default_backend() == 'cpu' else None
+
+
+def jit_forward(fn, **jit_kwargs):
+  """jax.jit of a forward-only program (no gradients taken through it), with forward_options()."""
+  return jax.jit(fn, compiler_options=forward_options(), **jit_kwargs)

@@ -40,9 +40,8 @@ class Predictor:
     self.mean, self.std = cfg.mean, cfg.std
     self.clips, self.crops, self.resize, self.template = clips, crops, resize, template
     self.tokenizer = models.Tokenizer(cfg.text.context_length)
-    opts = compilation.forward_options()
-    self._score = jax.jit(evaluate.make_eval_fn(self.model), compiler_options=opts)
-    self._text = jax.jit(evaluate.make_text_fn(self.model), compiler_options=opts)
+    self._score = compilation.jit_forward(evaluate.make_eval_fn(self.model))
+    self._text = compilation.jit_forward(evaluate.make_text_fn(self.model))
 
   def class_embeddings(self, labels: list[str]) -> jax.Array:
     ids, _ = self.tokenizer([self.template.format(label) for label in labels])

@@ -179,6 +179,7 @@ class TrainLoader:
     self.steps_per_epoch = len(src) // global_batch
     self.num_threads, self.text_fn = num_threads, text_fn
     self._base = grain.MapDataset.source(src.source).seed(seed).shuffle().repeat(None)
+    self._iter = None
     self._start(offset=0)
 
   def _transform(self, record, rng: np.random.Generator) -> dict[str, Any]:
@@ -193,7 +194,7 @@ class TrainLoader:
     return out
 
   def _start(self, offset: int) -> None:
-    if getattr(self, '_iter', None) is not None:
+    if self._iter is not None:
       self._iter.close()  # The iterator being replaced (set_state) stops prefetching.
     self._offset = offset
     ds = self._base[offset + self.process_index::self.process_count]

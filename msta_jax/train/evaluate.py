@@ -117,9 +117,8 @@ class Evaluator:
     self.pid, self.pcount = process_index, process_count
     repl = NamedSharding(mesh, P())
     self.data_sharding = NamedSharding(mesh, P('data'))
-    opts = compilation.forward_options()
-    self.score = jax.jit(make_eval_fn(model), out_shardings=repl, compiler_options=opts)
-    self.text = jax.jit(make_text_fn(model), out_shardings=repl, compiler_options=opts)
+    self.score = compilation.jit_forward(make_eval_fn(model), out_shardings=repl)
+    self.text = compilation.jit_forward(make_text_fn(model), out_shardings=repl)
     self.probe_classes: list[str] | None = None  # Classes of a linear probe's weight vectors.
 
   def run(self, params, src, *, views: tuple[int, int], save_to: str | None = None,

@@ -127,8 +127,8 @@ def consistency_targets(backbone, params: dict, descriptions: dict[str, dict[str
   """
   from msta_jax.models import Tokenizer
   tok = Tokenizer(backbone.cfg.text.context_length)
-  encode = jax.jit(lambda p, ids: l2_normalize(backbone.apply({'params': p}, ids, method=backbone.encode_text)),
-                   compiler_options=compilation.forward_options())
+  encode = compilation.jit_forward(
+      lambda p, ids: l2_normalize(backbone.apply({'params': p}, ids, method=backbone.encode_text)))
   out = {}
   for kind in ('spatial', 'temporal'):
     texts = []

@@ -55,10 +55,8 @@ def split_record(src) -> dict[str, Any]:
 
 def probe_init(backbone, params: dict, tokenizer, template: str, classes: list[str]) -> dict[str, np.ndarray]:
   """Linear-probe weights [E, C]: the normalised class-prompt embeddings (step 0 = zero-shot)."""
-  import jax
+  from msta_jax import compilation
   from msta_jax.train import losses
   ids, _ = tokenizer([template.format(c) for c in classes])
-  from msta_jax import compilation
-  emb = jax.jit(lambda p, x: backbone.apply({'params': p}, x, method=backbone.encode_text),
-                compiler_options=compilation.forward_options())(params, ids)
+  emb = compilation.jit_forward(lambda p, x: backbone.apply({'params': p}, x, method=backbone.encode_text))(params, ids)
   return {'kernel': np.asarray(losses.l2_normalize(emb)).T}
