@@ -1,18 +1,26 @@
 """Prints the embedded demo's table from demo_results.json and checks its known answer.
 
 The known answer, in every row group where both ran (same protocol, shots, seed, split):
-frame_average within 15 points of chance on the temporal pairs, and msta at least 20 points above
-frame_average. Exit status 1 when it does not show.
+- frame_average scores EXACTLY chance (50.0) on the temporal pairs: its frames are averaged, and a
+  twin's clip is the same frames reversed, so this is a structural check, not a statistical one;
+- msta scores at least MARGIN (25) points above frame_average, and
+- msta beats chance significantly: one-sided binomial p-value below ALPHA (1e-6). The test videos come
+  in pairs (a clip and its exact reversal share their frames), so the test counts a PAIR as one trial:
+  n = temporal_videos / 2 trials, k = floor(successes / 2); this is conservative for correlated pairs.
+Exit status 1 when it does not show.
 """
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 from absl import app, flags
 
 
-COLUMNS = ('protocol', 'method', 'split', 'top1', 'temporal_top1', 'appearance_top1', 'hm')
+COLUMNS = ('protocol', 'method', 'split', 'top1', 'temporal_top1', 'appearance_top1', 'hm', 'temporal_videos')
+MARGIN = 25.0   # points msta must score above frame_average on the temporal pairs
+ALPHA = 1e-6    # bound on msta's one-sided binomial p-value against chance
 
 
 def _fmt(v) -> str:
@@ -26,6 +34,25 @@ def table(rows: list[dict]) -> str:
   return '\n'.join(lines)
 
 
+def binomial_tail(k: int, n: int) -> float:
+  """P(X >= k) for X ~ Binomial(n, 1/2), exact (log-space sum; fine for n in the thousands)."""
+  if k <= 0:
+    return 1.0
+  if k > n:
+    return 0.0
+  logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2)
+          for i in range(k, n + 1)]
+  top = max(logs)
+  return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
+
+
+def pair_p_value(top1: float, videos: int) -> tuple[int, int, float]:
+  """(trials, successes, p) of the pair test in the module docstring, from a temporal top-1 in %."""
+  trials = videos // 2
+  successes = int(math.floor(round(top1 / 100 * videos, 6) / 2))
+  return trials, successes, binomial_tail(successes, trials)
+
+
 def known_answer(rows: list[dict]) -> list[tuple[bool, str]]:
   """(ok, message) per group holding both frame_average and msta."""
   groups: dict[tuple, dict[str, dict]] = {}
@@ -37,8 +64,16 @@ def known_answer(rows: list[dict]) -> list[tuple[bool, str]]:
       continue
     fa, msta = by_method['frame_average']['temporal_top1'], by_method['msta']['temporal_top1']
     chance = by_method['frame_average'].get('temporal_chance') or 50.0
-    ok = abs(fa - chance) <= 15 and msta >= fa + 20
-    out.append((ok, f'{key}: frame_average {fa:.1f} (chance {chance:.0f}), msta {msta:.1f}'))
+    videos = by_method['msta'].get('temporal_videos')
+    if not videos:
+      out.append((False, f'{key}: no temporal_videos count in the msta row (rerun the demo to rewrite '
+                         'demo_results.json)'))
+      continue
+    trials, successes, p = pair_p_value(msta, videos)
+    ok = fa == chance and msta >= fa + MARGIN and p < ALPHA
+    out.append((ok, f'{key}: frame_average {fa:.1f} (must be exactly {chance:.1f}), msta {msta:.1f} '
+                    f'(must be >= {fa + MARGIN:.1f}); {trials} clip pairs, {successes} right, '
+                    f'one-sided binomial p = {p:.1e} (must be < {ALPHA:.0e})'))
   return out
 
 

@@ -319,10 +319,11 @@ def demo_rows(member: Member) -> list[dict[str, Any]]:
     return [dict(base, split='+'.join(SYNTHETIC_B2N), top1=pooled.get('top1'),
                  temporal_top1=pooled.get('temporal_top1'), appearance_top1=pooled.get('appearance_top1'),
                  temporal_chance=50.0 if 'temporal_top1' in pooled else None,
+                 temporal_videos=pooled.get('temporal_videos'),
                  base_top1=bn['base'], novel_top1=bn['novel'], hm=bn['hm'])]
   return [dict(base, split=split, top1=r['top1'], temporal_top1=r.get('temporal_top1'),
                appearance_top1=r.get('appearance_top1'), temporal_chance=r.get('temporal_chance'),
-               base_top1=None, novel_top1=None, hm=None)
+               temporal_videos=r.get('temporal_videos'), base_top1=None, novel_top1=None, hm=None)
           for split, r in results['test'].items()]
 
 

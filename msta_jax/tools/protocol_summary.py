@@ -122,7 +122,10 @@ def pooled_factor_metrics(parts: Sequence[Mapping[str, Any]], factors_of) -> dic
       if k in weights and weights[k]:
         sums[k] = sums.get(k, 0.0) + v * weights[k]
         counts[k] = counts.get(k, 0) + weights[k]
-  return {k: sums[k] / counts[k] for k in sums}
+  out = {k: sums[k] / counts[k] for k in sums}
+  if counts.get('temporal_top1'):
+    out['temporal_videos'] = counts['temporal_top1']
+  return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -67,7 +67,8 @@ def factor_metrics(logits: np.ndarray, labels: np.ndarray, factors: list[dict[st
   """Known-answer metrics for datasets with per-class factors (the synthetic set), in %.
 
   temporal_top1: on videos whose class has a time-reversed twin in the list, how often the true class
-  scores above the twin (ties count half); chance is 50. appearance_top1: how often the predicted
+  scores above the twin (ties count half); chance is 50; temporal_videos: how many videos that
+  counts (each a clip or its exact reversal, so they come in pairs). appearance_top1: how often the predicted
   class has the true shape and colour.
   """
   twin = np.array([f.get('twin', -1) for f in factors])
@@ -78,6 +79,7 @@ def factor_metrics(logits: np.ndarray, labels: np.ndarray, factors: list[dict[st
     true_s, twin_s = logits[rows, labels[rows]], logits[rows, twin[labels[rows]]]
     out['temporal_top1'] = float(np.mean((true_s > twin_s) + 0.5 * (true_s == twin_s)) * 100)
     out['temporal_chance'] = 50.0
+    out['temporal_videos'] = int(len(rows))
   if factors and all('shape' in f and 'colour' in f for f in factors):
     look = np.array([(f['shape'], f['colour']) for f in factors])
     pred = np.argmax(logits, axis=1)

@@ -1,6 +1,7 @@
 """MSTA adapters: exact parameter counts, ablation switches, sharing, temporal conv maths."""
 import dataclasses
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,3 +134,22 @@ def test_frame_order_matters_only_through_the_temporal_conv():
 def test_conv_on_input_variant_has_the_same_count():
   cfg = A.MSTAConfig(conv_input='input')
   assert _count('viclip_b16', cfg) == _count('viclip_b16', dataclasses.replace(cfg, conv_input='up'))
+
+
+def test_depthwise_temporal_conv_equals_flax_depthwise_conv():
+  """The shifted-sum conv has nn.Conv's parameters and values (depthwise, 'SAME'), gradients included."""
+  d, k, t = 6, 3, 8
+  x = jax.random.normal(jax.random.PRNGKey(0), (5, t, d))
+  kernel = jax.random.normal(jax.random.PRNGKey(1), (k, 1, d))
+  bias = jax.random.normal(jax.random.PRNGKey(2), (d,))
+  params = {'params': {'kernel': kernel, 'bias': bias}}
+  ours = A.DepthwiseTemporalConv(d, k, nn.initializers.zeros)
+  ref = nn.Conv(d, (k,), padding='SAME', feature_group_count=d)
+  assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(3), x)) == \
+      jax.tree.map(jnp.shape, ref.init(jax.random.PRNGKey(3), x))
+  np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), rtol=1e-6, atol=1e-6)
+  loss = lambda m: lambda p, x: jnp.sum(jnp.sin(m.apply(p, x)))  # noqa: E731
+  g_ours = jax.grad(loss(ours), argnums=(0, 1))(params, x)
+  g_ref = jax.grad(loss(ref), argnums=(0, 1))(params, x)
+  for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_ref)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
