@@ -9,10 +9,11 @@ Examples are read undecoded (`tf.train.Example`) and only the T sampled frames o
 Every batch is process-local numpy; the trainer assembles global arrays.
 
     src = open_split(data_dir, 'synthetic/seed0', 'few_shot_train_k16')
-    train = TrainLoader(src, global_batch=32, num_frames=8, image_size=32, mean=..., std=..., seed=0)
+    clip = ClipSpec(num_frames=8, image_size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    train = TrainLoader(src, global_batch=32, clip=clip, augment=transforms.Augment(), seed=0)
     batch = next(train)            # {'video': [b, T, S, S, 3] float32, 'label': [b] int32, 'mask': [b]}
     state = train.get_state()      # JSON-able; TrainLoader.set_state(state) resumes exactly
-    for batch in eval_batches(src_test, global_batch=8, ..., clips=2, crops=3):   # every video once
+    for batch in eval_batches(src_test, global_batch=8, clip=clip, clips=2, crops=3):   # every video once
       ...                          # 'video' [b, V, T, S, S, 3], 'index' (-1 for padding), 'mask'
 """
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """CLIP and ViCLIP in Flax Linen: one ViT, one text transformer, two ways to see a video.
 
-    from msta_jax import models
+Through the models package (msta_jax.models):
+
     model, params = models.load('/path/to/hf_clip_dir')           # or models.get_model('clip_b16')
     v = model.apply({'params': params}, videos, method=model.encode_video)   # [B, T, H, W, 3] -> [B, E]
     t = model.apply({'params': params}, ids, method=model.encode_text)       # int32 [B, L] -> [B, E]
