@@ -13,13 +13,19 @@ from typing import Any
 
 def write_atomic(path: str, data: str | bytes) -> None:
   """Writes `data` to `path` through a temporary file in the same folder and an atomic rename;
-  creates the folder. Text is written as UTF-8."""
+  creates the folder. Text is written as UTF-8. On any failure `path` is as it was and the temporary
+  file is gone."""
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   tmp = f'{path}.tmp.{os.getpid()}'
-  with open(tmp, 'wb') as f:
-    f.write(data.encode('utf-8') if isinstance(data, str) else data)
-  os.replace(tmp, path)
+  try:
+    with open(tmp, 'wb') as f:
+      f.write(data.encode('utf-8') if isinstance(data, str) else data)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def write_json(path: str, obj: Any, **dump_kwargs: Any) -> None:
