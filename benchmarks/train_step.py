@@ -131,7 +131,8 @@ def variant_config(base, mode: str, remat: bool, batch: int):
 
 
 def synthetic(tree, seed: int, num_classes: int, context: int, eot: int):
-  """Concrete arrays for the shapes of step.abstract_batch / abstract_task: random video, labels, prompts with an EOT."""
+  """Concrete arrays for the shapes of step.abstract_batch / abstract_task: random video, labels,
+  prompts with an EOT."""
   rng = np.random.default_rng(seed)
 
   def make(path, sds):

@@ -77,8 +77,8 @@ def base_to_novel(per_seed: Mapping[int, tuple[float | None, float | None]]) -> 
   base = mean([per_seed[s][0] for s in seeds])
   novel = mean([per_seed[s][1] for s in seeds])
   hms = {s: evaluate.harmonic_mean(*per_seed[s]) for s in seeds}
-  return {'base': base, 'novel': novel, 'hm': evaluate.harmonic_mean(base, novel), 'mean_of_hms': mean(list(hms.values())),
-          'per_seed_hm': hms, 'n': len(seeds)}
+  return {'base': base, 'novel': novel, 'hm': evaluate.harmonic_mean(base, novel),
+          'mean_of_hms': mean(list(hms.values())), 'per_seed_hm': hms, 'n': len(seeds)}
 
 
 def over_splits(per_split: Mapping[str, Sequence[float | None]]) -> dict[str, Any]:

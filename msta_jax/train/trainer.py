@@ -1,11 +1,11 @@
 """The one trainer for every protocol and method: `train_and_evaluate(config, workdir)`.
 
 Protocols and methods differ in config and data (which splits, which class lists, what trains, which
-loss), and the loop does not branch on protocols. It forks on one method: a linear probe
-(`method == 'linear_probe'`) gets its class weights, initialised from the class prompts, added to the
-parameters. Read top to bottom: setup, data, model, task inputs,
-shardings, state (fresh or resumed), the compiled step, the loop, then model selection on the
-validation split and ONE evaluation of the selected checkpoint on each test split.
+loss); the loop never branches on a protocol, and on one method only: a linear probe
+(`method == 'linear_probe'`) gets class weights of its own, initialised from the class prompts, added
+to the parameters. Read top to bottom: setup, data, model, task inputs, shardings, state (fresh or
+resumed), the compiled step, the loop, then model selection on the validation split and ONE
+evaluation of the selected checkpoint on each test split.
 """
 from __future__ import annotations
 
@@ -87,8 +87,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   if config.method == 'linear_probe':  # The one method with parameters of its own outside the model.
     if train_src is None:
       raise ValueError('method linear_probe needs config.data.train_split')
-    params = dict(params, probe=tasks.linear_probe_init(backbone, backbone_params, models.Tokenizer(arch.text.context_length),
-                                                 config.loss.template, train_src.classes))
+    params = dict(params, probe=tasks.linear_probe_init(
+        backbone, backbone_params, models.Tokenizer(arch.text.context_length), config.loss.template,
+        train_src.classes))
   backbone_fp = checkpointing.fingerprint(backbone_params)
   labels = partition.param_labels(params, config.freeze)
   trainable, frozen = partition.split(params, labels)
