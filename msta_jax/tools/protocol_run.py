@@ -275,6 +275,9 @@ def main(argv: Sequence[str]) -> int:
   """The CLI (argv[0] is the program; other arguments are --config.KEY=VALUE overrides for every member);
   returns the exit status (2: bad arguments, 1: a member could not start or failed)."""
   fv = _flags()
+  if '--help' in argv or '-h' in argv:
+    print(f'{__doc__}\n{fv.get_help()}')
+    return 0
   try:
     rest = fv(list(argv), known_only=True)[1:]
     members = plan(fv.protocol, fv.dataset, fv.workdir, methods=[m for m in fv.methods if m],
