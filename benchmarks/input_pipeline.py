@@ -8,7 +8,7 @@ Reads a built dataset with the trainer's loader (`data.pipeline.TrainLoader`: ra
 decoding of the 8 sampled frames only, random-resized crop, flip, colour jitter, greyscale,
 normalisation, batching) and times whole batches after a warm-up. Without --data_dir it writes
 --videos test-made videos with PyAV (h264, --width x --height, textured moving content so that the
-stored JPEGs have realistic sizes) and builds them with `msta_jax.data.build` (default storage: short
+stored JPEGs have realistic sizes) and builds them with `msta_jax.tools.build` (default storage: short
 side 256, at most 64 frames) into a temporary folder (or --work_dir, reused when it is there).
 
 clips/s per core = clips/s / the cores this process may use (the goal is 30 or better). Compare
@@ -72,7 +72,7 @@ def write_video(path: str, seconds: float, width: int, height: int, fps: int, se
 
 def build_own(work_dir: str) -> tuple[str, str, float]:
   """Writes and builds the test-made dataset under work_dir. Returns (data_dir, name, build seconds)."""
-  from msta_jax.data import build
+  from msta_jax.tools import build
   videos, data_dir = os.path.join(work_dir, 'videos'), os.path.join(work_dir, 'tfds')
   name = 'video_folder/bench_pipeline'
   if os.path.exists(os.path.join(data_dir, name, '1.0.0', 'dataset_info.json')):
@@ -88,7 +88,7 @@ def build_own(work_dir: str) -> tuple[str, str, float]:
   rc = build.main(['build', '--name=bench_pipeline', f'--videos_dir={videos}', '--split',
                    f'train={os.path.join(work_dir, "train.txt")}', f'--data_dir={data_dir}', '--noprogress'])
   if rc:
-    raise RuntimeError(f'msta_jax.data.build failed with exit code {rc}')
+    raise RuntimeError(f'msta_jax.tools.build failed with exit code {rc}')
   return data_dir, name, time.perf_counter() - start
 
 

@@ -46,9 +46,10 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from msta_jax import compilation  # noqa: E402
 from msta_jax import models  # noqa: E402
-from msta_jax.tools import summary  # noqa: E402
-from msta_jax.train import builders, losses, partition, step  # noqa: E402
+from msta_jax.data import classes  # noqa: E402
+from msta_jax.train import from_config, losses, partition, step, tasks  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs',
@@ -130,7 +131,8 @@ def variant_config(base, mode: str, remat: bool, batch: int):
 
 
 def synthetic(tree, seed: int, num_classes: int, context: int, eot: int):
-  """Concrete arrays for summary.abstract_inputs' shapes: random video, labels, prompts with an EOT."""
+  """Concrete arrays for the shapes of step.abstract_batch / abstract_task: random video, labels,
+  prompts with an EOT."""
   rng = np.random.default_rng(seed)
 
   def make(path, sds):
@@ -154,34 +156,35 @@ def mib(x) -> float | None:
 
 
 def measure(config, mode: str, remat: bool, num_classes: int, forward_flops: dict) -> dict:
-  model = builders.build_model(config)
+  model = from_config.build_model(config)
   rng = jax.random.PRNGKey(config.seed)
   params = jax.jit(lambda r: models.init_params(model, r))(rng)
   labels = partition.param_labels(params, config.freeze)
   trainable, frozen = partition.split(params, labels)
-  tx = builders.build_optimizer(config, labels, steps_per_epoch=100)
+  tx = from_config.build_optimizer(config, labels, steps_per_epoch=100)
   state = jax.jit(lambda t, f: step.init_state(t, f, tx, rng))(trainable, frozen)
-  batch_abs, task_abs = summary.abstract_inputs(config, model, num_classes)
+  batch_abs = step.abstract_batch(model.cfg, config.batch_size, captions=config.loss.name == 'contrastive')
+  task_abs = step.abstract_task(model.cfg, num_classes, descriptions=bool(config.loss.consistency_weight))
   t = model.cfg.text
   batch = synthetic(batch_abs, 1, num_classes, t.context_length, t.eot_id)
   task = synthetic(task_abs, 2, num_classes, t.context_length, t.eot_id)
   loss_fn = losses.get_loss(config.loss.name)
-  kw = dict(consistency_weight=config.loss.consistency_weight, label_smoothing=config.loss.label_smoothing)
+  kw = tasks.loss_kwargs(config)
 
   if mode not in forward_flops:  # Forward FLOPs do not depend on remat; compiled once per mode.
     def forward(params, batch, task):
       return loss_fn(model, params, batch, task, rng=rng, train=False, **kw)[0]
-    forward_flops[mode] = summary._flops(
+    forward_flops[mode] = compilation.flops(
         jax.jit(forward).lower(params, batch, task).compile(compiler_options=compiler_options()))
 
   start = time.perf_counter()
   train = jax.jit(step.make_train_step(model=model, tx=tx, labels=labels, loss_fn=loss_fn, loss_kwargs=kw),
                   donate_argnums=0).lower(state, frozen, batch, task).compile(compiler_options=compiler_options())
   compile_s = time.perf_counter() - start
-  peak, source = summary._memory(train)
+  peak, source = compilation.memory_bytes(train)
   mem = train.memory_analysis()
   temp = getattr(mem, 'temp_size_in_bytes', None) if mem is not None else None
-  flops = summary._flops(train)
+  flops = compilation.flops(train)
 
   times = []
   for i in range(_WARMUP.value + _ITERS.value):
@@ -212,7 +215,7 @@ def measure_pytorch(config, num_classes: int) -> dict:
   import torch
   import torch.nn.functional as F
   from common import hf_clip
-  arch = builders.architecture(config)
+  arch = from_config.architecture(config)
   if arch.video_mode != 'frame_average':
     raise app.UsageError('--pytorch needs a frame_average (CLIP) config, e.g. '
                          '--config=configs/ssv2_fewshot.py:backbone=clip')
@@ -286,7 +289,7 @@ def main(argv):
   base = _CONFIG.value
   variants = parse_variants(_VARIANTS.value)
   batch = _BATCH.value or (1 if jax.default_backend() == 'cpu' else base.batch_size)
-  num_classes = _NUM_CLASSES.value or summary.num_classes_of(base)
+  num_classes = _NUM_CLASSES.value or len(classes.names(base.data.dataset))
   peak, peak_source = device_peak(base.model.dtype)
   rows, forward_flops = [], {}
   for mode, remat in variants:

@@ -63,7 +63,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.batch_size = 32                # Global batch, split over the 'data' mesh axis.
   c.log_every_steps = 10
 
-  # Data: a built TFDS dataset (msta_jax.data.build, or generated: the synthetic set).
+  # Data: a built TFDS dataset (msta_jax.tools.build, or generated: the synthetic set).
   c.data = ml_collections.ConfigDict(dict(
       dataset='ssv2',              # Class-list / description family (shipped assets) or 'synthetic'.
       descriptions='ssv2',         # Shipped set name, a JSON path, or 'metadata' (from the dataset).

@@ -14,8 +14,9 @@ Arguments every real-video config takes (comma separated, typed; unknown ones ar
   seed=N                 training seed (base-to-novel: also which of the 3 training lists)
   split_set=vifi|generated   the ViFi-CLIP lists or our generated ones (docs/splits.md; default vifi)
 
-The weights are checked when a run starts (builders.validate), not here, so every config builds on a
-machine without them; the message then says what to download (BUILD.md, "Pretrained weights").
+The weights are checked when a run starts (msta_jax.train.from_config.validate), not here, so every
+config builds on a machine without them; the message then says what to download (BUILD.md, "Pretrained
+weights").
 """
 from __future__ import annotations
 

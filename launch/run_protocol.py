@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Runs every member run of a protocol and writes DIR/summary.{md,csv,png} (msta_jax/tools/protocol_run.py).
+"""Runs every member run of a protocol and writes DIR/summary.{md,csv,png}: `python -m
+msta_jax.tools.protocol_run`, runnable from the repository root without installing the package.
 
     python launch/run_protocol.py --protocol=few_shot|base_to_novel|zero_shot|supervised \
         --dataset=hmdb51|ucf101|ssv2|k400|synthetic --workdir=DIR [--methods=msta,frame_average] \
@@ -15,9 +16,5 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('USE_TF', '0')  # transformers must not import TensorFlow.
 
 if __name__ == '__main__':
-  from absl import flags, logging
-  from msta_jax.tools import protocol_run
-  flags.FLAGS.mark_as_parsed()  # absl logging without app.run: no "before flag parsing" warning.
-  logging.use_absl_handler()
-  logging.set_verbosity(logging.INFO)
-  sys.exit(protocol_run.main(sys.argv[1:]))
+  from msta_jax.tools import cli, protocol_run
+  cli.run(protocol_run.main)

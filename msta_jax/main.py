@@ -3,8 +3,14 @@
 Multi-process (GPU hosts, TPU pods): every process runs the same command; on TPU pods JAX finds its
 peers itself (--distributed), elsewhere give --coordinator_address, --num_processes and --process_id.
 """
+import sys
+
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from msta_jax import config_files
+from msta_jax.train import trainer
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (and :args).', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and results.', required=True)
@@ -16,7 +22,6 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process (0-based).'
 
 def init_distributed() -> None:
   """The one place that starts multi-process JAX."""
-  import jax
   if _COORDINATOR.value is not None:
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   elif _DISTRIBUTED.value:
@@ -37,43 +42,15 @@ def main(argv: list[str]) -> None:
   if _CONFIG.value is None:
     raise app.UsageError('--config is required, e.g. --config=configs/tiny.py')
   init_distributed()
-  import jax
-  from msta_jax.train import trainer
   logging.info('JAX %s: process %d of %d, %d local / %d global devices (%s)', jax.__version__,
                jax.process_index(), jax.process_count(), jax.local_device_count(), jax.device_count(),
                jax.devices()[0].platform)
   trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
-def check_overrides(argv: list[str]) -> None:
-  """Rejects unknown --config.* keys with the allowed ones, before absl's parser raises a bare
-  AttributeError."""
-  import importlib.util
-  import sys
-  spec = next((a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None)
-  if spec is None:
-    return
-  path, _, arg = spec.partition(':')
-  module_spec = importlib.util.spec_from_file_location('_msta_config', path)
-  if module_spec is None or not __import__('os').path.exists(path):
-    sys.exit(f'--config={spec}: no such config file')
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  config = module.get_config(arg or None)
-  for a in argv:
-    if not a.startswith('--config.'):
-      continue
-    node, keys = config, a[len('--config.'):].split('=', 1)[0].split('.')
-    for i, key in enumerate(keys):
-      if not hasattr(node, 'keys') or key not in node:
-        where = '.'.join(['config'] + keys[:i])
-        allowed = sorted(node.keys()) if hasattr(node, 'keys') else []
-        sys.exit(f'unknown config key {".".join(keys)!r}: {where} has {allowed}')
-      node = node[key]
-
-
 if __name__ == '__main__':
-  import sys
-  sys.path.insert(0, '.')  # configs/ import their shared modules as `configs.*` from the repo root.
-  check_overrides(sys.argv)
+  try:  # Unknown --config.* keys fail here with the keys that exist, before absl's bare AttributeError.
+    config_files.check_argv(sys.argv)
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(str(e))
   app.run(main)

@@ -26,6 +26,7 @@ import queue
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
+from PIL import Image
 
 OK, PARTIAL, REJECTED = 'ok', 'partial', 'rejected'
 # Reasons, stable strings (reports are grepped and counted by them).
@@ -52,7 +53,7 @@ class VideoError(ValueError):
 
 def read_video(path: str, max_frames: int | None = None) -> np.ndarray:
   """Decodes the first video stream of `path` to RGB frames uint8 [T, H, W, 3]."""
-  import av
+  import av  # Lazy: PyAV (FFmpeg) only where videos are decoded, never on the model or train path.
   try:
     container = av.open(path)
   except (av.error.FFmpegError, OSError) as e:
@@ -132,7 +133,7 @@ def _scan(path: str, min_frames: int, on_frame: Callable[[Any, int, float], None
   the previous one (broken files) continues from the previous one at the stream's nominal rate, so the
   times handed on always increase.
   """
-  import av
+  import av  # Lazy: PyAV only where videos are decoded.
   if not os.path.exists(path):
     return _rejected(path, 'missing', 'no such file')
   if os.path.getsize(path) == 0:
@@ -322,7 +323,7 @@ def decode_for_storage(path: str, options: StorageOptions = StorageOptions(), th
   Memory is bounded by 2 * max_frames resized frames however long the video is. fps is measured on the
   stored frames: (T - 1) / (their time span); for a single frame, the measured native rate.
   """
-  import av
+  import av  # Lazy: PyAV only where videos are decoded.
   state: dict[str, Any] = {}
 
   def convert(frame: av.VideoFrame) -> np.ndarray:
@@ -360,7 +361,6 @@ def decode_for_storage(path: str, options: StorageOptions = StorageOptions(), th
 def encode_jpeg(frames: np.ndarray, quality: int) -> list[bytes]:
   """JPEG bytes of each frame (PIL), in the decoding worker: the TFDS writer then stores them as they
   are (tfds.features.Video takes encoded frames), so the single writer process never encodes."""
-  from PIL import Image
   out = []
   for img in frames:
     buf = io.BytesIO()

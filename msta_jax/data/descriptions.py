@@ -8,7 +8,8 @@ few temporal descriptions of that class. The package ships one JSON file per dat
 
     from msta_jax.data import descriptions
     descs = descriptions.load('hmdb51')                       # or a path to a file in the same format
-    problems = descriptions.validate(descs, descriptions.load_class_names('hmdb51'))
+    problems = descriptions.validate(descs, descriptions.load_class_names('hmdb51'),
+                                     count_tokens=models.Tokenizer(32).count_tokens)
 
 `validate` is what keeps the texts useful as targets:
 - coverage: every class in the list has an entry, and no entry names a class outside it (a misspelt key
@@ -36,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from msta_jax import files
 from msta_jax.data import classes
 
 DATASETS = ('hmdb51', 'ucf101', 'ssv2', 'k400', 'k600')
@@ -167,23 +169,11 @@ def save(descs: Mapping[str, Mapping[str, Sequence[str]]], path: str,
   listed = [c for c in class_names or () if c in descs]
   order = listed + [c for c in descs if c not in set(listed)]
   out = {c: {k: list(descs[c].get(k, [])) for k in KINDS} for c in order}
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f'{path}.tmp.{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(out, f, indent=1, ensure_ascii=False)
-    f.write('\n')
-  os.replace(tmp, path)
+  files.write_json(path, out, indent=1, ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------------------------------
 # Checks.
-
-
-def token_counter(context_length: int) -> Callable[[list[str]], list[int]]:
-  """Counts CLIP tokens with SOT/EOT, as the text encoder sees them (loads transformers, hence lazy)."""
-  from msta_jax.models.tokenizer import Tokenizer
-  tokenizer = Tokenizer(context_length)
-  return lambda texts: [len(ids) + 2 for ids in tokenizer.bpe_ids(texts)] if texts else []
 
 
 def idf_weights(class_sets: Sequence[frozenset[str]]) -> dict[str, float]:
@@ -228,7 +218,7 @@ def near_duplicate_pairs(sets: Sequence[frozenset[str]], threshold: float,
 def validate(descs: Mapping[str, Mapping[str, Sequence[str]]], class_names: Sequence[str], *,
              context_length: int = 32, min_per_kind: int = 2,
              near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD,
-             count_tokens: Callable[[list[str]], list[int]] | None = None) -> list[Problem]:
+             count_tokens: Callable[[list[str]], list[int]]) -> list[Problem]:
   """Every problem with `descs` against the class list; an empty list means the file is usable.
 
   Args:
@@ -237,7 +227,8 @@ def validate(descs: Mapping[str, Mapping[str, Sequence[str]]], class_names: Sequ
     context_length: the text encoder's context, SOT and EOT included (ViCLIP 32, CLIP 77).
     min_per_kind: fewest texts of each kind per class (MSTA's best N is 2).
     near_duplicate_threshold: content-word overlap at which two texts count as near-duplicates.
-    count_tokens: batch token counter; defaults to the CLIP tokenizer (`token_counter`).
+    count_tokens: batch token counter of the text encoder, SOT and EOT included (the models floor's
+      `Tokenizer(context_length).count_tokens`; passed in, since data/ knows nothing of models).
   Returns:
     Problems grouped by check, each in class-list order; a near-duplicate pair is reported once, on
     its later text (the message names the other).
@@ -269,7 +260,6 @@ def validate(descs: Mapping[str, Mapping[str, Sequence[str]]], class_names: Sequ
         else:
           items.append((name, kind, i, text))
 
-  count_tokens = count_tokens or token_counter(context_length)
   for (name, kind, i, text), n in zip(items, count_tokens([t for *_, t in items])):
     if n > context_length:
       problems.append(Problem(name, kind, f'text #{i} has {n} tokens > {context_length} and would be '

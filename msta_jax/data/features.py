@@ -24,7 +24,7 @@ VIDEO_KEYS = ('video', 'label', 'path', 'fps', 'orig_frames')
 
 def features_dict(encoding: str = 'jpeg', extra: dict[str, Any] | None = None):
   """The tfds FeaturesDict of the schema above (imports TensorFlow: data side only)."""
-  import tensorflow as tf
+  import tensorflow as tf  # Lazy: the schema's constants are read where TensorFlow is absent.
   import tensorflow_datasets as tfds
   if encoding not in ('jpeg', 'png'):
     raise ValueError(f"video encoding must be 'jpeg' or 'png', got {encoding!r}")

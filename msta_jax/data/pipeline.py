@@ -9,10 +9,11 @@ Examples are read undecoded (`tf.train.Example`) and only the T sampled frames o
 Every batch is process-local numpy; the trainer assembles global arrays.
 
     src = open_split(data_dir, 'synthetic/seed0', 'few_shot_train_k16')
-    train = TrainLoader(src, global_batch=32, num_frames=8, image_size=32, mean=..., std=..., seed=0)
+    clip = ClipSpec(num_frames=8, image_size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    train = TrainLoader(src, global_batch=32, clip=clip, augment=transforms.Augment(), seed=0)
     batch = next(train)            # {'video': [b, T, S, S, 3] float32, 'label': [b] int32, 'mask': [b]}
     state = train.get_state()      # JSON-able; TrainLoader.set_state(state) resumes exactly
-    for batch in eval_batches(src_test, global_batch=8, ..., clips=2, crops=3):   # every video once
+    for batch in eval_batches(src_test, global_batch=8, clip=clip, clips=2, crops=3):   # every video once
       ...                          # 'video' [b, V, T, S, S, 3], 'index' (-1 for padding), 'mask'
 """
 from __future__ import annotations
@@ -45,7 +46,7 @@ def build_hint(data_dir: str, name: str) -> str:
   """The command that builds dataset `name` under `data_dir` (docs/data.md, "Building datasets")."""
   m = _VIDEO_FOLDER.fullmatch(name)
   if m:
-    from msta_jax.data.builders import video_folder
+    from msta_jax.data.builders import video_folder  # Lazy: TFDS builders import TensorFlow.
     named = {c.name: c for c in video_folder.VideoFolder.BUILDER_CONFIGS}.get(m['config'])
     if named is not None:
       flags = f'--dataset={named.dataset} --protocol={named.protocol}'
@@ -55,14 +56,14 @@ def build_hint(data_dir: str, name: str) -> str:
         flags += f' --definition={named.definition}'
       fetch = ('`python -m msta_jax.tools.splits fetch` (the pinned lists), then ' if named.split_set == 'vifi'
                else f'`python -m msta_jax.tools.splits generate --dataset={named.dataset} --official=DIR`, then ')
-      return (f'{fetch}`python -m msta_jax.data.build {flags} --videos_dir=/path/to/{named.dataset}/videos '
+      return (f'{fetch}`python -m msta_jax.tools.build {flags} --videos_dir=/path/to/{named.dataset}/videos '
               f'--data_dir={data_dir}` (docs/data.md, "Building datasets"; the video layout is in docs/splits.md)')
-    return (f'`python -m msta_jax.data.build --name={m["config"]} --videos_dir=DIR --split NAME=LIST_FILE ... '
+    return (f'`python -m msta_jax.tools.build --name={m["config"]} --videos_dir=DIR --split NAME=LIST_FILE ... '
             f'--data_dir={data_dir}` (docs/data.md, "Building datasets")')
   if name == 'synthetic' or name.startswith('synthetic/'):
-    return (f'`python -m msta_jax.data.synthetic --data_dir={data_dir}` (the trainer also generates it '
+    return (f'`python -m msta_jax.tools.synthetic --data_dir={data_dir}` (the trainer also generates it '
             "itself when config.data.dataset='synthetic')")
-  return ('`python -m msta_jax.data.build ...` for videos, or `python -m msta_jax.data.synthetic '
+  return ('`python -m msta_jax.tools.build ...` for videos, or `python -m msta_jax.tools.synthetic '
           '--data_dir=...` for the synthetic set (docs/data.md, "Building datasets")')
 
 
@@ -97,7 +98,7 @@ class SplitSource:
 
 
 def open_split(data_dir: str, name: str, split: str) -> SplitSource:
-  import tensorflow_datasets as tfds
+  import tensorflow_datasets as tfds  # Lazy: TensorFlow only once a dataset is opened (not on import).
   path = resolve_dataset_dir(data_dir, name)
   builder = tfds.builder_from_directory(path)
   if split not in builder.info.splits:

@@ -21,6 +21,9 @@ carved out of it. Without a source, `ProtocolSplits.model_selection` says the ru
   ps = ss.splits('few_shot', shots=16)
   ps.train.entries()   # [(video path relative to the dataset folder, label id), ...]
   ps.record()          # store with every result: set, definition, lists and their hashes
+
+Checking a local copy of the videos against a split set is splits_check.py; fetching and verifying the
+pinned files is maintenance, done by msta_jax/tools/splits_fetch.py.
 """
 from __future__ import annotations
 
@@ -28,15 +31,12 @@ import collections
 import csv
 import dataclasses
 import functools
-import glob
 import hashlib
 import io
 import itertools
 import json
 import os
-import urllib.error
-import urllib.request
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 SPLIT_SETS = ('vifi', 'generated')
 DATASETS = ('hmdb51', 'ucf101', 'ssv2', 'k400', 'k600')
@@ -46,7 +46,6 @@ PINNED = ('vifi', 'val_only_k600')
 # K600 zero-shot definition -> the pinned manifest that holds its lists (for the `vifi` split set).
 K600_DEFINITIONS = {'mixed': 'vifi', 'val_only': 'val_only_k600'}
 HELDOUT_PER_CLASS = 10
-DEFAULT_BASE_URL = 'https://raw.githubusercontent.com'
 _ASSETS = os.path.join(os.path.dirname(__file__), 'assets', 'splits')
 _CLI = 'python -m msta_jax.tools.splits'
 Entry = tuple[str, int]
@@ -489,200 +488,3 @@ class SplitSet:
 def get_split_set(name: str, dataset: str, splits_dir: str | None = None) -> SplitSet:
   """The split set `name` ('vifi' or 'generated') of `dataset`, files under `splits_dir`."""
   return SplitSet(name, dataset, splits_dir)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Fetch and verify.
-
-
-@dataclasses.dataclass(frozen=True)
-class FileStatus:
-  path: str
-  ok: bool
-  detail: str
-
-
-def verify_file(f: PinnedFile) -> FileStatus:
-  try:
-    return FileStatus(f.path, True, f'ok ({len(f.read())} bytes)')
-  except SplitFileError as e:
-    return FileStatus(f.path, False, str(e))
-
-
-def verify(manifest: Manifest) -> list[FileStatus]:
-  """Checks every file of a manifest against its pin, without touching the network."""
-  return [verify_file(manifest.file(rel)) for rel in manifest.data['files']]
-
-
-def fetch(splits_dir: str | None = None, *, pinned: tuple[str, ...] = PINNED,
-          base_url: str = DEFAULT_BASE_URL, local_copy: str | None = None, timeout: float = 60.0,
-          log: Callable[[str], None] = print) -> list[FileStatus]:
-  """Downloads every pinned file (or copies it from `local_copy`, a clone of the source repository),
-  verifies each against its git blob id and sha256, and writes the derived lists (val_only K600).
-
-  Files already present and verified are kept. A file that fails is never written.
-  Raises SplitFileError listing every failure, after trying all files.
-  """
-  if local_copy and len(pinned) != 1:
-    raise ValueError(f'a local copy holds one repository: pass one pinned set (from {PINNED}), '
-                     f'not {pinned}')
-  statuses = []
-  for name in pinned:
-    manifest = load_pinned(name, splits_dir)
-    src = manifest.data['source']
-    # Derived files last: they are made from fetched ones.
-    for rel, pin in sorted(manifest.data['files'].items(), key=lambda kv: 'derived_from' in kv[1]):
-      f = manifest.file(rel)
-      how = rel
-      try:
-        if f.exists() and verify_file(f).ok:
-          statuses.append(FileStatus(f.path, True, 'ok (already present)'))
-          continue
-        if 'derived_from' in pin:
-          origin = manifest.file(pin['derived_from'])
-          data = convert_openvclip_csv(origin.read().decode('utf-8'), origin.path).encode()
-          how = f'converted from {pin["derived_from"]}'
-        elif local_copy:
-          how = os.path.join(local_copy, rel)
-          with open(how, 'rb') as fh:
-            data = fh.read()
-        else:
-          how = f'{base_url.rstrip("/")}/{src["repo"]}/{src["commit"]}/{rel}'
-          with urllib.request.urlopen(how, timeout=timeout) as resp:
-            data = resp.read()
-        check_pin(data, pin, how)
-        _write_atomic(f.path, data)
-        statuses.append(FileStatus(f.path, True, f'ok ({how})'))
-        log(f'fetched {rel} ({len(data)} bytes)')
-      except (SplitFileError, OSError, urllib.error.URLError) as e:
-        where = '' if isinstance(e, SplitFileError) else f' ({how})'  # Pin errors name it already.
-        statuses.append(FileStatus(f.path, False, f'{rel}: {e}{where}'))
-        log(f'FAILED {statuses[-1].detail}')
-  failed = [s for s in statuses if not s.ok]
-  if failed:
-    raise SplitFileError(f'{len(failed)} of {len(statuses)} pinned files failed:\n' +
-                         '\n'.join(f'  {s.detail}' for s in failed))
-  return statuses
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = f'{path}.partial'
-  with open(tmp, 'wb') as fh:
-    fh.write(data)
-  os.replace(tmp, path)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Check a local copy of the videos.
-
-
-@dataclasses.dataclass
-class SplitCheck:
-  name: str
-  list_path: str
-  expected: int = 0
-  found: int = 0
-  missing: int = 0
-  empty: int = 0
-  undecodable: int = 0
-  error: str | None = None  # The list itself could not be read.
-  examples: list[str] = dataclasses.field(default_factory=list)  # A few missing/bad paths.
-
-  @property
-  def bad(self) -> int:
-    return self.missing + self.empty + self.undecodable
-
-
-@dataclasses.dataclass
-class ProtocolCheck:
-  protocol: str
-  options: dict[str, int]
-  definition: str | None
-  splits: list[SplitCheck]
-  model_selection: str
-  status: str = 'ok'  # 'ok', 'incomplete' (runs, some videos absent) or 'cannot run'.
-  reasons: list[str] = dataclasses.field(default_factory=list)
-
-
-def check(split_set: SplitSet, videos_dir: str, *, protocols: tuple[str, ...] | None = None,
-          definitions: tuple[str, ...] | None = None, max_missing: float = 0.05,
-          probe: Callable[[str], bool] | None = None) -> list[ProtocolCheck]:
-  """Counts, for every split of every protocol option, the listed videos found under `videos_dir`.
-
-  A protocol cannot run when a list (train or evaluated) is absent or unverified, finds no video, or
-  misses more than `max_missing` of its videos (missing, empty or rejected by `probe`). `probe(path)`
-  returns whether a file decodes; None checks presence and size only. Held-out splits never block a run.
-  """
-  state: dict[str, str] = {}
-
-  def look(rel: str) -> str:
-    if rel not in state:
-      path = os.path.join(videos_dir, rel)
-      if not os.path.isfile(path):
-        state[rel] = 'missing'
-      elif os.path.getsize(path) == 0:
-        state[rel] = 'empty'
-      else:
-        state[rel] = 'ok' if probe is None or probe(path) else 'undecodable'
-    return state[rel]
-
-  reports = []
-  for protocol in protocols or split_set.protocols():
-    for definition in split_set.definitions(protocol):
-      if definitions and definition and definition not in definitions:
-        continue
-      for options in split_set.option_grid(protocol, definition):
-        ps = split_set.splits(protocol, definition=definition, **options)
-        report = ProtocolCheck(protocol, options, definition, [], ps.model_selection)
-        for split in ps:
-          sc = SplitCheck(split.name, split.list_path)
-          report.splits.append(sc)
-          try:
-            rows = split.entries()
-          except SplitFileError as e:
-            sc.error = str(e)
-          else:
-            sc.expected = len(rows)
-            for rel, _ in rows:
-              verdict = look(rel)
-              if verdict == 'ok':
-                sc.found += 1
-              else:
-                setattr(sc, verdict, getattr(sc, verdict) + 1)
-                if len(sc.examples) < 3:
-                  sc.examples.append(f'{rel} ({verdict})')
-          _judge(report, sc, split.name == 'heldout', max_missing, videos_dir)
-        reports.append(report)
-  return reports
-
-
-def _judge(report: ProtocolCheck, sc: SplitCheck, heldout: bool, max_missing: float,
-           videos_dir: str) -> None:
-  if heldout:
-    return
-  if sc.error:
-    report.status = 'cannot run'
-    report.reasons.append(sc.error)
-  elif sc.found == 0:
-    report.status = 'cannot run'
-    report.reasons.append(f'{sc.name}: none of the {sc.expected} videos found under {videos_dir}'
-                          f'{_layout_hint(videos_dir, sc)}')
-  elif sc.bad > max_missing * sc.expected:
-    report.status = 'cannot run'
-    report.reasons.append(f'{sc.name}: {sc.bad} of {sc.expected} videos missing, empty or undecodable, '
-                          f'more than max_missing={max_missing:g}')
-  elif sc.bad and report.status == 'ok':
-    report.status = 'incomplete'
-
-
-def _layout_hint(videos_dir: str, sc: SplitCheck) -> str:
-  """Videos stored in class folders are the usual reason for 'none found': say so."""
-  for ex in sc.examples:
-    name = os.path.basename(ex.split(' (')[0])
-    hits = glob.glob(os.path.join(glob.escape(videos_dir), '*', name)) + glob.glob(
-        os.path.join(glob.escape(videos_dir), '*', '*', name))
-    if hits:
-      return (f' (e.g. {name} is at {os.path.relpath(hits[0], videos_dir)}: these lists expect the '
-              'layout described in docs/splits.md)')
-  return ''

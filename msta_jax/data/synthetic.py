@@ -53,25 +53,25 @@ Determinism: every pool and class draws from its own stream `np.random.default_r
 so the same Spec gives byte-identical clips (on one numpy build; float rasterisation could differ by a
 pixel on another CPU), and growing one split does not change the others.
 
-    from msta_jax.data import synthetic
     spec = synthetic.Spec(seed=0)
     for ex in synthetic.examples(spec, 'zs_test'): ...        # dicts of numpy, no TensorFlow
     arrays = synthetic.arrays(spec, 'b2n_train')              # the same, stacked
-    builder = synthetic.build('/tmp/tfds', seed=0)            # TFDS dataset (builders/synthetic.py)
-    python -m msta_jax.data.synthetic --data_dir=/tmp/tfds --seed=0
+
+The TFDS dataset of a Spec is data/builders/synthetic.py's `build`; the command line that generates it
+is msta_jax/tools/synthetic.py.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+from msta_jax.data import descriptions as descriptions_lib
+from msta_jax.data import features
 
 SHAPES = ('square', 'circle', 'triangle')
 COLOURS = ('red', 'green', 'blue', 'yellow')
@@ -474,14 +474,12 @@ def descriptions() -> dict[str, dict[str, list[str]]]:
 
 def write_descriptions(path: str) -> None:
   """Writes `descriptions()` as a descriptions JSON file (class-list order)."""
-  from msta_jax.data import descriptions as descriptions_lib
   descriptions_lib.save(descriptions(), path, class_names())
 
 
 def metadata(spec: Spec) -> dict[str, Any]:
   """JSON-able dataset metadata: per-split class lists (features.split_metadata), factors, groups,
   protocols, the spec and the descriptions."""
-  from msta_jax.data import features
   g = composition_groups(spec.seed)
   splits, protocols = {}, {}
   for name, p in plan(spec).items():
@@ -503,61 +501,3 @@ def metadata(spec: Spec) -> dict[str, Any]:
       'groups': {k: [composition_name(c) for c in v] for k, v in g.items()},
       'protocols': protocols, 'splits': splits, 'descriptions': descriptions(),
   }
-
-
-# --------------------------------------------------------------------------------------------------
-# Command line.
-
-
-def _parse_sizes(text: str) -> dict[str, Any]:
-  """'test_per_class=8,few_shot_shots=2/4' -> typed kwargs for Spec (unknown keys raise)."""
-  defaults = Spec().to_dict()
-  out: dict[str, Any] = {}
-  for item in filter(None, (s.strip() for s in text.split(','))):
-    key, _, value = item.partition('=')
-    if key not in defaults or key == 'seed':
-      raise ValueError(f'unknown size {key!r}; known: {sorted(set(defaults) - {"seed"})}')
-    out[key] = tuple(int(v) for v in value.split('/')) if key == 'few_shot_shots' else int(value)
-  return out
-
-
-def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m msta_jax.data.synthetic', description=__doc__.split(
-      '\n')[0])
-  parser.add_argument('--data_dir', help='TFDS data directory to build into (skipped if built).')
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--frames', type=int, default=Spec.frames)
-  parser.add_argument('--size', type=int, default=Spec.size)
-  parser.add_argument('--sizes', default='', help="Split sizes, e.g. 'test_per_class=8,"
-                      "few_shot_shots=2/4/8'.")
-  parser.add_argument('--write_descriptions', metavar='FILE', help='Write the class descriptions.')
-  args = parser.parse_args(argv)
-  if not args.data_dir and not args.write_descriptions:
-    parser.error('give --data_dir and/or --write_descriptions')
-  if args.write_descriptions:
-    write_descriptions(args.write_descriptions)
-    print(f'wrote descriptions of {NUM_CLASSES} classes to {args.write_descriptions}')
-  if args.data_dir:
-    import tensorflow_datasets as tfds
-    tfds.disable_progress_bar()
-    start = time.time()
-    builder = build(args.data_dir, seed=args.seed, frames=args.frames, size=args.size,
-                    **_parse_sizes(args.sizes))
-    print(f'{builder.info.full_name} in {builder.data_dir} ({time.time() - start:.1f} s)')
-    for name, split in builder.info.splits.items():
-      meta = builder.info.metadata['splits'][name]
-      print(f'  {name:22s} {split.num_examples:6d} clips  {len(meta["classes"]):3d} classes '
-            f'({meta["class_list"]})')
-  return 0
-
-
-def build(data_dir: str, seed: int = 0, **sizes):
-  """Builds the TFDS dataset into `data_dir` unless already there; returns the builder.
-
-  See builders/synthetic.py (this imports TensorFlow)."""
-  from msta_jax.data.builders import synthetic as builder_lib
-  return builder_lib.build(data_dir, seed=seed, **sizes)
-
-
-if __name__ == '__main__':
-  sys.exit(main())

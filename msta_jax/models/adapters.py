@@ -36,9 +36,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from msta_jax.models.config_base import AdapterConfig
+
 
 @dataclasses.dataclass(frozen=True)
-class MSTAConfig:
+class MSTAConfig(AdapterConfig):
   first_block: int = 8     # 1-based, inclusive.
   last_block: int = 12     # 1-based, inclusive.
   bottleneck: int = 128    # d; the paper's headline uses 256.
@@ -52,12 +54,6 @@ class MSTAConfig:
   video: bool = True              # False: language-only ablation.
   text: bool = True               # False: vision-only ablation.
   shared: bool = True             # False: each modality gets its own middle layer.
-
-  def blocks(self, layers: int) -> list[int]:
-    """0-based indices of the adapted blocks of a tower with `layers` blocks."""
-    if not 1 <= self.first_block <= self.last_block <= layers:
-      raise ValueError(f'adapted blocks {self.first_block}..{self.last_block} must lie in 1..{layers}')
-    return list(range(self.first_block - 1, self.last_block))
 
   def validate(self) -> None:
     choices = {'conv_input': ('up', 'input'), 'cls_mode': ('patch_mean', 'conv', 'none'),
@@ -204,7 +200,6 @@ class MSTA(nn.Module):
 
   def setup(self):
     cfg = self.cfg
-    cfg.validate()
     v_blocks = cfg.blocks(self.video_layers) if cfg.video else []
     t_blocks = cfg.blocks(self.text_layers) if cfg.text else []
     # One modality alone keeps W_shared_j as its middle layer; only the no-shared ablation drops it.

@@ -1,14 +1,16 @@
-"""Checkpoint import and export: the one place that knows other projects' key layouts.
+"""The canonical checkpoint layout every reader ends in, and msta_jax's own formats.
 
-Every supported format is first renamed to CANONICAL keys (OpenAI CLIP's state-dict names, torch
+Every foreign format is first renamed to CANONICAL keys (OpenAI CLIP's state-dict names, torch
 layouts: `visual.conv1.weight`, `visual.transformer.resblocks.{i}.attn.in_proj_weight`,
-`token_embedding.weight`, `text_projection`, `logit_scale`, ...), then `canonical_to_params` fills the
-Flax tree strictly: every tensor consumed, every parameter filled with the right shape, or one error
-listing all missing, unexpected and mis-shaped keys.
+`token_embedding.weight`, `text_projection`, `logit_scale`, ...) by its own module, then
+`canonical_to_params` fills the Flax tree strictly: every tensor consumed, every parameter filled with
+the right shape, or one error listing all missing, unexpected and mis-shaped keys.
 
-Formats:
-- HF transformers CLIP directory (config.json + model.safetensors or pytorch_model.bin).
-- msta_jax's own directory (config.json with "format": "msta_jax" + model.safetensors, Flax paths).
+One module per foreign format knows its layout: format_hf.py (HF transformers CLIP directories),
+format_openai.py (OpenAI CLIP .pt), format_viclip.py (ViCLIP .pth / .safetensors); torch files are
+read by torch_pickle.py and loading.py tells the formats apart. Here:
+- msta_jax's own directory (config.json with "format": "msta_jax" + model.safetensors, Flax paths);
+- adapters.safetensors, the trained weights of a run with its adapter configs as metadata.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import re
 from typing import Any, Callable
 
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
 
 from msta_jax.models import clip
 
@@ -34,7 +38,8 @@ class CheckpointError(ValueError):
 # Canonical (torch, OpenAI names) <-> Flax parameter paths.
 # --------------------------------------------------------------------------------------------------
 
-def _t(x: np.ndarray) -> np.ndarray:
+def transpose(x: np.ndarray) -> np.ndarray:
+  """torch [out, in] <-> Flax [in, out], contiguous."""
   return np.ascontiguousarray(x.T)
 
 
@@ -55,10 +60,10 @@ def canonical_key(path: tuple[str, ...]) -> tuple[str, Callable[[np.ndarray], np
     return 'token_embedding.weight', ident
   if len(p) >= 2 and p[-2] == 'in_proj':  # Packed q/k/v keeps torch MultiheadAttention's names.
     prefix = '.'.join(_block_names(p[:-2]))
-    return (f'{prefix}.in_proj_weight', _t) if leaf == 'kernel' else (f'{prefix}.in_proj_bias', ident)
+    return (f'{prefix}.in_proj_weight', transpose) if leaf == 'kernel' else (f'{prefix}.in_proj_bias', ident)
   names = _block_names(p[:-1])
   if leaf == 'kernel':
-    return '.'.join(names + ['weight']), _t
+    return '.'.join(names + ['weight']), transpose
   if leaf == 'scale':
     return '.'.join(names + ['weight']), ident
   return '.'.join(names + [leaf]), ident
@@ -110,11 +115,11 @@ def canonical_to_params(sd: dict[str, np.ndarray], shapes: dict, source: str) ->
     out[path] = arr.astype(shape_struct.dtype)
   unexpected = sorted(k for k in sd if k not in used and not _IGNORED_BUFFERS.fullmatch(k))
   if missing or unexpected or mis_shaped:
-    raise CheckpointError(_mismatch_message(source, missing, unexpected, mis_shaped))
+    raise CheckpointError(mismatch_message(source, missing, unexpected, mis_shaped))
   return _unflatten(out)
 
 
-def _mismatch_message(source: str, missing, unexpected, mis_shaped) -> str:
+def mismatch_message(source: str, missing, unexpected, mis_shaped) -> str:
   lines = [f'{source} does not match the model:']
   for title, items in (('missing', missing), ('unexpected', unexpected), ('mis-shaped', mis_shaped)):
     if items:
@@ -129,7 +134,6 @@ def _mismatch_message(source: str, missing, unexpected, mis_shaped) -> str:
 # --------------------------------------------------------------------------------------------------
 
 def read_safetensors(path: str) -> dict[str, np.ndarray]:
-  from safetensors.numpy import load_file
   try:
     return load_file(path)
   except Exception as e:  # safetensors raises its own error types for bad headers.
@@ -137,74 +141,13 @@ def read_safetensors(path: str) -> dict[str, np.ndarray]:
 
 
 def read_safetensors_metadata(path: str) -> dict[str, str]:
-  from safetensors import safe_open
   with safe_open(path, framework='numpy') as f:
     return f.metadata() or {}
 
 
 # --------------------------------------------------------------------------------------------------
-# HF transformers CLIP.
+# Dimensions from tensor shapes (every foreign format).
 # --------------------------------------------------------------------------------------------------
-
-_HF_RENAMES = [
-    (r'vision_model\.embeddings\.class_embedding', 'visual.class_embedding'),
-    (r'vision_model\.embeddings\.patch_embedding\.weight', 'visual.conv1.weight'),
-    (r'vision_model\.embeddings\.position_embedding\.weight', 'visual.positional_embedding'),
-    (r'vision_model\.pre_layrnorm\.(weight|bias)', r'visual.ln_pre.\1'),
-    (r'vision_model\.post_layernorm\.(weight|bias)', r'visual.ln_post.\1'),
-    (r'vision_model\.encoder\.layers\.(\d+)\.(.*)', r'visual.transformer.resblocks.\1.\2'),
-    (r'text_model\.embeddings\.token_embedding\.weight', 'token_embedding.weight'),
-    (r'text_model\.embeddings\.position_embedding\.weight', 'positional_embedding'),
-    (r'text_model\.final_layer_norm\.(weight|bias)', r'ln_final.\1'),
-    (r'text_model\.encoder\.layers\.(\d+)\.(.*)', r'transformer.resblocks.\1.\2'),
-    (r'logit_scale', 'logit_scale'),
-]
-_HF_BLOCK_RENAMES = [
-    (r'self_attn\.out_proj\.(weight|bias)', r'attn.out_proj.\1'),
-    (r'layer_norm1\.(weight|bias)', r'ln_1.\1'),
-    (r'layer_norm2\.(weight|bias)', r'ln_2.\1'),
-    (r'mlp\.fc1\.(weight|bias)', r'mlp.c_fc.\1'),
-    (r'mlp\.fc2\.(weight|bias)', r'mlp.c_proj.\1'),
-]
-
-
-def hf_to_canonical(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """HF CLIPModel state dict -> canonical keys. Unknown keys pass through (and are then unexpected)."""
-  out: dict[str, np.ndarray] = {}
-  qkv: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-  for key, val in sd.items():
-    if key == 'visual_projection.weight':
-      out['visual.proj'] = _t(val)
-      continue
-    if key == 'text_projection.weight':
-      out['text_projection'] = _t(val)
-      continue
-    new = key
-    for pat, rep in _HF_RENAMES:
-      if re.fullmatch(pat, key):
-        new = re.sub(pat, rep, key)
-        break
-    m = re.fullmatch(r'(.*resblocks\.\d+)\.self_attn\.([qkv])_proj\.(weight|bias)', new)
-    if m:
-      qkv.setdefault((m.group(1), m.group(3)), {})[m.group(2)] = val
-      continue
-    for pat, rep in _HF_BLOCK_RENAMES:
-      new = re.sub(r'(resblocks\.\d+)\.' + pat + '$', r'\1.' + rep.replace('\\1', '\\2'), new)
-    out[new] = val
-  for (block, kind), parts in qkv.items():
-    if set(parts) == {'q', 'k', 'v'}:
-      out[f'{block}.attn.in_proj_{kind}'] = np.concatenate([parts['q'], parts['k'], parts['v']], 0)
-    else:  # Leave the incomplete parts visible so the strict check names them.
-      for n, v in parts.items():
-        out[f'{block}.self_attn.{n}_proj.{kind}'] = v
-  return out
-
-
-def _hf_eot_id(text_cfg: dict, vocab_size: int) -> int:
-  eos = text_cfg.get('eos_token_id', 49407)
-  # HF's legacy configs say eos_token_id=2 and pool at argmax(ids): CLIP's EOT is the largest id.
-  return vocab_size - 1 if eos == 2 else int(eos)
-
 
 def config_from_canonical(sd: dict[str, np.ndarray], *, heads_vision: int | None, heads_text: int | None,
                           video_mode: str, activation: str = 'quick_gelu', ln_eps: float = 1e-5,
@@ -244,37 +187,6 @@ def config_from_canonical(sd: dict[str, np.ndarray], *, heads_vision: int | None
       ln_eps=ln_eps, mean=tuple(mean), std=tuple(std))
 
 
-def read_hf_dir(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
-  """An HF `CLIPModel.save_pretrained` directory -> (config, canonical tensors)."""
-  cfg_json = json.load(open(os.path.join(path, 'config.json')))
-  st = os.path.join(path, 'model.safetensors')
-  if os.path.exists(st):
-    sd = read_safetensors(st)
-  elif os.path.exists(os.path.join(path, 'pytorch_model.bin')):
-    from msta_jax.models import torch_pickle
-    sd = torch_pickle.load_state_dict(os.path.join(path, 'pytorch_model.bin'))
-  else:
-    raise CheckpointError(f'{path}: HF directory without model.safetensors or pytorch_model.bin')
-  canon = hf_to_canonical(sd)
-  vcfg, tcfg = cfg_json.get('vision_config', {}), cfg_json.get('text_config', {})
-  act = vcfg.get('hidden_act', 'quick_gelu')
-  if tcfg.get('hidden_act', act) != act:
-    raise CheckpointError(f'{path}: towers use different activations ({act}, {tcfg["hidden_act"]})')
-  if act not in ('quick_gelu', 'gelu'):
-    raise CheckpointError(f'{path}: unsupported hidden_act {act!r} (quick_gelu or gelu)')
-  mean, std = clip.CLIP_MEAN, clip.CLIP_STD
-  pre = os.path.join(path, 'preprocessor_config.json')
-  if os.path.exists(pre):
-    pcfg = json.load(open(pre))
-    mean, std = pcfg.get('image_mean', mean), pcfg.get('image_std', std)
-  vocab = canon['token_embedding.weight'].shape[0] if 'token_embedding.weight' in canon else 49408
-  cfg = config_from_canonical(
-      canon, heads_vision=vcfg.get('num_attention_heads', 12), heads_text=tcfg.get('num_attention_heads', 8),
-      video_mode='frame_average', activation=act, ln_eps=vcfg.get('layer_norm_eps', 1e-5),
-      eot_id=_hf_eot_id(tcfg, vocab), mean=mean, std=std, source=path)
-  return cfg, canon
-
-
 # --------------------------------------------------------------------------------------------------
 # msta_jax's own format.
 # --------------------------------------------------------------------------------------------------
@@ -285,7 +197,6 @@ def flat_param_dict(params: dict) -> dict[str, np.ndarray]:
 
 def write_own(path: str, cfg: clip.ModelConfig, params: dict, extra: dict | None = None) -> None:
   """Writes `path/config.json` + `path/model.safetensors` (Flax paths joined by '/')."""
-  from safetensors.numpy import save_file
   os.makedirs(path, exist_ok=True)
   with open(os.path.join(path, 'config.json'), 'w') as f:
     json.dump({'format': FORMAT_NAME, 'model': cfg.to_dict(), **(extra or {})}, f, indent=1, sort_keys=True)
@@ -307,7 +218,7 @@ def check_flat(flat: dict[str, Any], shapes: dict, source: str) -> dict[str, Any
   mis = [f'{k}: file {tuple(flat[k].shape)}, model {tuple(want[k].shape)}'
          for k in sorted(set(want) & set(flat)) if tuple(flat[k].shape) != tuple(want[k].shape)]
   if missing or unexpected or mis:
-    raise CheckpointError(_mismatch_message(source, missing, unexpected, mis))
+    raise CheckpointError(mismatch_message(source, missing, unexpected, mis))
   return want
 
 
@@ -336,7 +247,6 @@ def write_adapters(path: str, trainable: dict, meta: dict) -> None:
   The metadata is ONE key (the format name -> sorted JSON): safetensors writes its metadata map in
   hash order, which differs between processes, so two keys came out in either order.
   """
-  from safetensors.numpy import save_file
   tensors = dict(sorted(flat_param_dict(trainable).items()))
   save_file(tensors, path, metadata={ADAPTERS_FORMAT: json.dumps(meta, sort_keys=True)})
 

@@ -1,6 +1,7 @@
 """CLIP and ViCLIP in Flax Linen: one ViT, one text transformer, two ways to see a video.
 
-    from msta_jax import models
+Through the models package (msta_jax.models):
+
     model, params = models.load('/path/to/hf_clip_dir')           # or models.get_model('clip_b16')
     v = model.apply({'params': params}, videos, method=model.encode_video)   # [B, T, H, W, 3] -> [B, E]
     t = model.apply({'params': params}, ids, method=model.encode_text)       # int32 [B, L] -> [B, E]
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 
 from msta_jax.models import adapters as msta_lib
 from msta_jax.models import transformer as tfm
+from msta_jax.models.config_base import DictConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -31,7 +33,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclasses.dataclass(frozen=True)
-class VisionConfig:
+class VisionConfig(DictConfig):
   width: int = 768
   layers: int = 12
   heads: int = 12
@@ -42,7 +44,7 @@ class VisionConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TextConfig:
+class TextConfig(DictConfig):
   width: int = 512
   layers: int = 12
   heads: int = 8
@@ -53,7 +55,7 @@ class TextConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(DictConfig):
   """Architecture of a two-tower video-text model; everything a checkpoint needs to be rebuilt."""
   vision: VisionConfig = VisionConfig()
   text: TextConfig = TextConfig()
@@ -64,23 +66,6 @@ class ModelConfig:
   drop_path: float = 0.0  # Vision tower stochastic depth (max rate); ViCLIP pre-training used 0.1.
   mean: tuple[float, float, float] = CLIP_MEAN
   std: tuple[float, float, float] = CLIP_STD
-
-  def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
-
-  @classmethod
-  def from_dict(cls, d: dict[str, Any]) -> 'ModelConfig':
-    d = dict(d)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - known
-    if unknown:
-      raise ValueError(f'unknown model config keys {sorted(unknown)}; known: {sorted(known)}')
-    vision = VisionConfig(**d.pop('vision', {}))
-    text = TextConfig(**d.pop('text', {}))
-    for k in ('mean', 'std'):
-      if k in d:
-        d[k] = tuple(d[k])
-    return cls(vision=vision, text=text, **d)
 
   def replace(self, **kw) -> 'ModelConfig':
     return dataclasses.replace(self, **kw)

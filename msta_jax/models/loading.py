@@ -3,64 +3,88 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable
-
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
 from msta_jax.models import checkpoints as ckpt
 from msta_jax.models import clip
+from msta_jax.models import format_hf
+from msta_jax.models import format_openai
+from msta_jax.models import format_viclip
+from msta_jax.models import registry
 from msta_jax.models import resize
+from msta_jax.models import torch_pickle
+
+_ACCEPTED = ('an HF CLIP directory (config.json + model.safetensors), a msta_jax directory written by '
+             'models.save, an OpenAI CLIP .pt, or a ViCLIP .pth/.safetensors')
 
 
-def _shapes_fn(dtype=jnp.float32) -> Callable[[clip.ModelConfig], dict]:
-  from msta_jax import models
-  return lambda cfg: models.param_shapes(models.get_model(cfg, dtype=dtype))
+def _shapes(cfg: clip.ModelConfig) -> dict:
+  return registry.param_shapes(registry.get_model(cfg))
 
 
 def _detect(path: str) -> str:
-  """Names the format of `path`, or raises an error that says what is accepted."""
-  accepted = ('an HF CLIP directory (config.json + model.safetensors), a msta_jax directory written '
-              'by models.save, an OpenAI CLIP .pt, or a ViCLIP .pth/.safetensors')
+  """Names the format of `path` ('own' or a key of _READERS), or raises an error that says what is accepted."""
   if not os.path.exists(path):
-    raise FileNotFoundError(f'{path}: no such file or directory; models.load takes {accepted}')
+    raise FileNotFoundError(f'{path}: no such file or directory; models.load takes {_ACCEPTED}')
   if os.path.isdir(path):
     cfg_path = os.path.join(path, 'config.json')
     if not os.path.exists(cfg_path):
-      raise ckpt.CheckpointError(f'{path}: directory has no config.json; models.load takes {accepted}')
+      raise ckpt.CheckpointError(f'{path}: directory has no config.json; models.load takes {_ACCEPTED}')
     meta = json.load(open(cfg_path))
     if meta.get('format') == ckpt.FORMAT_NAME:
       return 'own'
     if meta.get('model_type') == 'clip' or 'vision_config' in meta:
       return 'hf'
     if 'ViCLIP' in meta.get('architectures', []):
-      return 'viclip_dir'
+      return 'safetensors'
     raise ckpt.CheckpointError(f'{cfg_path}: neither an HF CLIP config (model_type "clip"), a ViCLIP '
-                               f'config nor a msta_jax config; models.load takes {accepted}')
+                               f'config nor a msta_jax config; models.load takes {_ACCEPTED}')
   with open(path, 'rb') as f:
     magic = f.read(8)
   if magic[:2] == b'PK':
-    return 'torch_zip'  # OpenAI .pt (TorchScript) or a torch.save .pth: told apart by their records.
+    return 'torch'  # OpenAI .pt (TorchScript) or a torch.save .pth: told apart by their keys.
   if path.endswith('.safetensors'):
-    return 'viclip_safetensors'
+    return 'safetensors'
   if magic[:1] == b'\x80':
-    return 'torch_legacy'
+    raise ckpt.CheckpointError(f'{path}: legacy (pre-1.6, non-zip) torch file; re-save it with a current '
+                               'torch.save or convert it to safetensors')
   raise ckpt.CheckpointError(f'{path}: unrecognised file (not a zip archive, pickle or safetensors); '
-                             f'models.load takes {accepted}')
+                             f'models.load takes {_ACCEPTED}')
+
+
+def _from_state_dict(sd: dict[str, np.ndarray], path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
+  for fmt in (format_viclip, format_openai):
+    if fmt.matches(sd):
+      return fmt.from_state_dict(sd, path)
+  sample = ', '.join(sorted(sd)[:5])
+  raise ckpt.CheckpointError(f'{path}: neither an OpenAI CLIP nor a ViCLIP checkpoint (keys start: '
+                             f'{sample}); expected visual.* + token_embedding.* or vision_encoder.* keys')
+
+
+def _read_torch(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
+  return _from_state_dict(torch_pickle.load_state_dict(path), path)
+
+
+def _read_safetensors(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
+  """A .safetensors file (ViCLIP's HF release) or the directory holding it as model.safetensors."""
+  if os.path.isdir(path):
+    path = os.path.join(path, 'model.safetensors')
+  return _from_state_dict(ckpt.read_safetensors(path), path)
+
+
+# Foreign formats: path -> (config, canonical tensors), filled strictly by checkpoints.canonical_to_params.
+_READERS = {'hf': format_hf.read, 'safetensors': _read_safetensors, 'torch': _read_torch}
 
 
 def read_checkpoint(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray] | None, dict | None]:
   """-> (config, canonical tensors, or None with ready params for the own format)."""
   fmt = _detect(path)
   if fmt == 'own':
-    cfg, params = ckpt.read_own(path, _shapes_fn())
+    cfg, params = ckpt.read_own(path, _shapes)
     return cfg, None, params
-  if fmt == 'hf':
-    cfg, canon = ckpt.read_hf_dir(path)
-    return cfg, canon, None
-  from msta_jax.models import foreign  # OpenAI / ViCLIP formats.
-  cfg, canon = foreign.read(path, fmt)
+  cfg, canon = _READERS[fmt](path)
   return cfg, canon, None
 
 
@@ -78,7 +102,6 @@ def load(path: str, *, num_frames: int | None = None, image_size: int | None = N
     adapters: an `adapters.safetensors` written by the trainer: its adapter config is applied and its
       tensors (adapters, or any parameters the run trained) replace / extend the backbone's, strictly.
   """
-  from msta_jax import models
   cfg, canon, params = read_checkpoint(path)
   if video_mode is not None and video_mode != cfg.video_mode:
     if video_mode == 'joint' and canon is not None and 'visual.temporal_positional_embedding' not in canon:
@@ -91,40 +114,29 @@ def load(path: str, *, num_frames: int | None = None, image_size: int | None = N
       canon.pop('visual.temporal_positional_embedding', None)
     cfg = cfg.replace(video_mode=video_mode)
   if canon is not None:
-    params = ckpt.canonical_to_params(canon, models.param_shapes(models.get_model(cfg)), path)
+    params = ckpt.canonical_to_params(canon, _shapes(cfg), path)
   cfg, params = resize.resize_params(cfg, params, num_frames=num_frames, image_size=image_size,
                                      source=path)
   if adapters is None:
-    return models.get_model(cfg, dtype=dtype, remat=remat), params
+    return registry.get_model(cfg, dtype=dtype, remat=remat), params
   return _with_adapters(cfg, params, adapters, dtype, remat)
 
 
 def _with_adapters(cfg: clip.ModelConfig, params: dict, path: str, dtype, remat: bool):
   """Backbone params overlaid with a trained-weights file; shapes checked against the adapted model."""
-  import dataclasses
-  from msta_jax import models
   tensors, meta = ckpt.read_adapters(path)
-  msta = None
-  if meta.get('msta'):
-    fields = {f.name for f in dataclasses.fields(models.MSTAConfig)}
-    msta = models.MSTAConfig(**{k: v for k, v in meta['msta'].items() if k in fields})
-  peft = {}
-  if meta.get('lora'):
-    peft['lora'] = models.LoRAConfig(**{k: tuple(v) if k == 'targets' else v for k, v in meta['lora'].items()
-                                        if k != 'enabled'})
-  if meta.get('adaptformer'):
-    peft['adaptformer'] = models.AdaptFormerConfig(**{k: v for k, v in meta['adaptformer'].items() if k != 'enabled'})
-  model = models.get_model(cfg, dtype=dtype, remat=remat, msta=msta, **peft)
-  want = ckpt.flat_paths(models.param_shapes(model))
+  model = registry.get_model(cfg, dtype=dtype, remat=remat, **registry.adapter_configs(meta))
+  shapes = registry.param_shapes(model)
+  want = ckpt.flat_paths(shapes)
   flat = ckpt.flat_paths(params)
   unexpected = sorted(k for k in tensors if k not in want)
   mis = [f'{k}: file {tensors[k].shape}, model {tuple(want[k].shape)}' for k in sorted(tensors)
          if k in want and tuple(tensors[k].shape) != tuple(want[k].shape)]
   missing = sorted(k for k in want if k not in flat and k not in tensors)
   if unexpected or mis or missing:
-    raise ckpt.CheckpointError(ckpt._mismatch_message(path, missing, unexpected, mis))
+    raise ckpt.CheckpointError(ckpt.mismatch_message(path, missing, unexpected, mis))
   merged = {**flat, **{k: v.astype(want[k].dtype) for k, v in tensors.items()}}
-  return model, ckpt.fill_flat(merged, models.param_shapes(model), path)
+  return model, ckpt.fill_flat(merged, shapes, path)
 
 
 def save(path: str, model: clip.CLIP, params: dict) -> None:

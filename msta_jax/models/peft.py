@@ -17,10 +17,11 @@ import jax
 import jax.numpy as jnp
 
 from msta_jax.models.adapters import dense, torch_linear_init
+from msta_jax.models.config_base import AdapterConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class LoRAConfig:
+class LoRAConfig(AdapterConfig):
   rank: int = 8
   alpha: float = 16.0
   first_block: int = 1
@@ -33,18 +34,11 @@ class LoRAConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class AdaptFormerConfig:
+class AdaptFormerConfig(AdapterConfig):
   bottleneck: int = 64
   scale: float = 0.1
   first_block: int = 1
   last_block: int = 12
-
-
-def blocks(cfg, layers: int) -> frozenset[int]:
-  """0-based blocks of a tower with `layers` blocks that carry the method."""
-  if not 1 <= cfg.first_block <= cfg.last_block <= layers:
-    raise ValueError(f'blocks {cfg.first_block}..{cfg.last_block} must lie in 1..{layers}')
-  return frozenset(range(cfg.first_block - 1, cfg.last_block))
 
 
 class LoRA(nn.Module):

@@ -37,7 +37,7 @@ def clean(text: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _fast_tokenizer():
-  from transformers import CLIPTokenizerFast
+  from transformers import CLIPTokenizerFast  # Lazy: transformers takes seconds to import; once, cached.
   return CLIPTokenizerFast(vocab_file=os.path.join(VOCAB_DIR, 'vocab.json'),
                            merges_file=os.path.join(VOCAB_DIR, 'merges.txt'))
 
@@ -59,9 +59,12 @@ class Tokenizer:
     with self._lock:
       return self._fast(cleaned, add_special_tokens=False)['input_ids']
 
+  def count_tokens(self, texts: list[str]) -> list[int]:
+    """Lengths with SOT and EOT, before truncation: > context_length means the text gets cut."""
+    return [len(ids) + 2 for ids in self.bpe_ids(texts)] if texts else []
+
   def num_tokens(self, text: str) -> int:
-    """Length with SOT and EOT, before truncation: > context_length means the text gets cut."""
-    return len(self.bpe_ids([text])[0]) + 2
+    return self.count_tokens([text])[0]
 
   def __call__(self, texts: str | list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Returns (ids int32 [B, L], mask bool [B, L]) with L = context_length."""

@@ -174,5 +174,15 @@ def flatten_state(obj: Any, prefix: str = '') -> dict[str, np.ndarray]:
 
 
 def load_state_dict(path: str) -> dict[str, np.ndarray]:
+  """The tensors of a torch checkpoint as a flat state dict: a `{'model' | 'state_dict' | 'module':
+  ...}` wrapper is opened and a DDP save's common `module.` prefix dropped."""
   obj, _ = load(path)
-  return flatten_state(obj)
+  if isinstance(obj, dict):
+    for wrapper in ('model', 'state_dict', 'module'):
+      if isinstance(obj.get(wrapper), dict):
+        obj = obj[wrapper]
+        break
+  sd = flatten_state(obj)
+  if sd and all(k.startswith('module.') for k in sd):
+    return {k[len('module.'):]: v for k, v in sd.items()}
+  return sd

@@ -6,8 +6,10 @@ OpenAI's packed q/k/v projection (one [D, 3D] matmul). `attention` picks the ker
 cuDNN's fused kernel through `jax.nn.dot_product_attention` on GPUs in bf16/fp16, the XLA path of the
 same function elsewhere, and `heads_major_attention` on CPU, where it is 2.4x faster.
 
-Adapters hook in at the `Transformer` level, never inside a block: MSTA's adapted block j computes
-`Block_j(x) + lambda * A_j(x)` from the block's INPUT, so a block stays the plain pretrained maths.
+MSTA hooks in at the `Transformer` level, outside the blocks: its adapted block j computes
+`Block_j(x) + lambda * A_j(x)` from the block's INPUT, so the block stays the plain pretrained maths.
+LoRA and AdaptFormer (models/peft.py) do live inside the blocks their configs name: LoRA adds to the
+attention's q/k/v projection, AdaptFormer runs parallel to the block's MLP.
 """
 from __future__ import annotations
 
@@ -195,9 +197,9 @@ class Transformer(nn.Module):
     rates = [self.drop_path * i / max(self.layers - 1, 1) for i in range(self.layers)]
     for i in range(self.layers):
       # LoRA / AdaptFormer only inside the blocks their configs name.
-      lora = self.lora if self.lora is not None and i in peft.blocks(self.lora, self.layers) else None
+      lora = self.lora if self.lora is not None and i in self.lora.blocks(self.layers) else None
       adaptformer = (self.adaptformer if self.adaptformer is not None
-                     and i in peft.blocks(self.adaptformer, self.layers) else None)
+                     and i in self.adaptformer.blocks(self.layers) else None)
       block = block_cls(self.heads, self.mlp_dim, self.activation, self.causal, rates[i], self.ln_eps,
                         self.dtype, lora, adaptformer, first_token_only and i == self.layers - 1,
                         name=f'resblocks_{i}')

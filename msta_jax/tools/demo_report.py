@@ -34,6 +34,19 @@ def table(rows: list[dict]) -> str:
   return '\n'.join(lines)
 
 
+def axis_table(rows: list[dict]) -> str:
+  """Temporal-pair accuracy per motion axis, one line per row that has it (methods that learn order)."""
+  axes = sorted({a for r in rows for a in (r.get('temporal_by_axis') or {})},
+                key=lambda a: ('horizontal', 'vertical', 'orbit', 'size').index(a)
+                if a in ('horizontal', 'vertical', 'orbit', 'size') else 9)
+  lines = [' | '.join(('protocol', 'method') + tuple(axes)), ' | '.join('---' for _ in range(2 + len(axes)))]
+  for r in sorted(rows, key=lambda r: (r['protocol'], r['method'])):
+    by_axis = r.get('temporal_by_axis') or {}
+    if by_axis and any(v != 50.0 for v in by_axis.values()):
+      lines.append(' | '.join([r['protocol'], r['method']] + [_fmt(by_axis.get(a)) for a in axes]))
+  return '\n'.join(lines) if len(lines) > 2 else ''
+
+
 def binomial_tail(k: int, n: int) -> float:
   """P(X >= k) for X ~ Binomial(n, 1/2), exact (log-space sum; fine for n in the thousands)."""
   if k <= 0:
@@ -89,6 +102,10 @@ def main(argv: list[str]) -> None:
   del argv
   rows = json.load(open(_RESULTS.value))
   print(table(rows))
+  axes = axis_table(rows)
+  if axes:
+    print('\ntemporal-pair top-1 by motion axis (rows not at exactly 50.0):')
+    print(axes)
   checks = known_answer(rows)
   for ok, msg in checks:
     print(('PASS ' if ok else 'FAIL ') + msg)

@@ -24,7 +24,7 @@ NUM_MERGES = 49152 - 256 - 2
 
 def derive(bpe_gz: str) -> tuple[dict[str, int], list[str]]:
   """Returns (vocab token -> id, merge lines) exactly as OpenAI's SimpleTokenizer builds them."""
-  from transformers.models.clip.tokenization_clip import bytes_to_unicode
+  from transformers.models.clip.tokenization_clip import bytes_to_unicode  # Lazy: seconds to import.
   raw = open(bpe_gz, 'rb').read()
   digest = hashlib.sha256(raw).hexdigest()
   if digest != SOURCE_SHA256:

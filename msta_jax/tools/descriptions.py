@@ -32,6 +32,8 @@ from collections.abc import Callable, Sequence
 
 from absl import app, flags, logging
 
+from msta_jax import files
+from msta_jax import models
 from msta_jax.data import descriptions
 
 DISPLAY_NAMES = {'hmdb51': 'HMDB51', 'ucf101': 'UCF101', 'ssv2': 'Something-Something v2',
@@ -143,12 +145,8 @@ class Cache:
       return json.load(f)['content']
 
   def put(self, model: str, prompt: str, content: str) -> None:
-    os.makedirs(self.directory, exist_ok=True)
-    path = self._path(model, prompt)
-    tmp = f'{path}.tmp.{os.getpid()}'
-    with open(tmp, 'w', encoding='utf-8') as f:
-      json.dump({'model': model, 'prompt': prompt, 'content': content}, f, ensure_ascii=False)
-    os.replace(tmp, path)
+    files.write_json(self._path(model, prompt), {'model': model, 'prompt': prompt, 'content': content},
+                     ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -261,7 +259,7 @@ def generate(*, dataset: str, class_names: Sequence[str], output: str, endpoint:
                sum(c in descs for c in class_names), len(class_names))
   with open(prompt_path, encoding='utf-8') as f:
     template = f.read()
-  count_tokens = count_tokens or descriptions.token_counter(context_length)
+  count_tokens = count_tokens or models.Tokenizer(context_length).count_tokens
   cache = Cache(cache_dir)
   for i, name in enumerate(class_names):
     existing = {k: list(descs.get(name, {}).get(k, [])) for k in descriptions.KINDS}
@@ -299,7 +297,7 @@ def run_validate() -> int:
     targets = [(FLAGS.dataset, FLAGS.dataset, FLAGS.classes or FLAGS.dataset)]
   else:
     targets = [(d, d, d) for d in descriptions.DATASETS]
-  count_tokens = descriptions.token_counter(FLAGS.context_length)
+  count_tokens = models.Tokenizer(FLAGS.context_length).count_tokens
   failed = False
   for label, source, classes in targets:
     descs, names = descriptions.load(source), descriptions.load_class_names(classes)

@@ -1,7 +1,7 @@
 """Runs every member of a protocol (all shots / seeds), skips finished ones, resumes unfinished ones, and
-writes the summary the literature's way (protocol_summary.py). The CLI is launch/run_protocol.py:
+writes the summary the literature's way (protocol_aggregate.py):
 
-    python launch/run_protocol.py --protocol=few_shot --dataset=hmdb51 --workdir=runs/hmdb_fs \
+    python -m msta_jax.tools.protocol_run --protocol=few_shot --dataset=hmdb51 --workdir=runs/hmdb_fs \
         [--methods=msta,frame_average] [--shots=2,16] [--seeds=0,1] [--backbone=PATH] [--args=backbone=clip] \
         [--dry_run] [--config.optim.lr=5e-4 ...]
 
@@ -15,27 +15,35 @@ seed or learning rate never reuses, nor collides with, the first. Each run direc
 
 Writes DIR/summary.md, DIR/summary.csv and DIR/summary.png over every finished run in DIR (several
 protocols may share a DIR); for the synthetic dataset also DIR/demo_results.json, one row per run and
-test split, merged with the rows other invocations wrote there.
+test split, merged with the rows other invocations wrote there (demo_results.py). launch/run_protocol.py
+runs this program too.
 
 One process on one host: multi-host jobs run each member's command (--dry_run prints them) through
 launch/tpu_pod.sh or launch/slurm.sh.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import os
 import shlex
 import sys
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
+from absl import flags
 from absl import logging
 
-from msta_jax.tools import protocol_summary
+from msta_jax import config_files
+from msta_jax import files
+from msta_jax.data import pipeline
+from msta_jax.tools import cli
+from msta_jax.tools import demo_results
+from msta_jax.tools import protocol_aggregate
+from msta_jax.train import from_config
+from msta_jax.train import trainer
 
 PROTOCOLS = ('few_shot', 'base_to_novel', 'zero_shot', 'supervised')
 DATASETS = ('hmdb51', 'ucf101', 'ssv2', 'k400', 'synthetic')
@@ -57,7 +65,6 @@ DEFAULT_SHOTS = {'real': (2, 4, 8, 16), 'synthetic': (16,)}
 # Training seeds; for base-to-novel on the real datasets the seed also picks ViFi-CLIP's list fs_base_s<seed>.
 DEFAULT_SEEDS = {'few_shot': (0,), 'base_to_novel': (1, 2, 3), 'zero_shot': (0,), 'supervised': (0,)}
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SYNTHETIC_B2N = ('b2n_base_test', 'b2n_novel_test')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,9 +128,7 @@ def plan(protocol: str, dataset: str, workdir: str, *, methods: Sequence[str] = 
     key = item.split('=', 1)[0].strip()
     if key in own and not (key == 'backbone' and not synthetic):  # Real configs: backbone=viclip|clip.
       raise ValueError(f'--args={extra_args!r}: give {key} with {own[key]}')
-  bad = [o for o in overrides if not (o.startswith('--config.') and '=' in o)]
-  if bad:
-    raise ValueError(f'unexpected arguments {bad}: overrides are --config.KEY=VALUE')
+  config_files.check_override_form(overrides)
   shots_list = [None]
   if protocol == 'few_shot':
     shots_list = list(shots or DEFAULT_SHOTS['synthetic' if synthetic else 'real'])
@@ -152,56 +157,17 @@ def plan(protocol: str, dataset: str, workdir: str, *, methods: Sequence[str] = 
 # Configs.
 
 
-def _check_override_keys(config, overrides: Sequence[str], where: str) -> None:
-  """Rejects unknown --config.* keys naming what exists (the style of msta_jax.main.check_overrides),
-  before ml_collections raises a bare error."""
-  for o in overrides:
-    keys = o[len('--config.'):].split('=', 1)[0].split('.')
-    node = config
-    for i, key in enumerate(keys):
-      if not hasattr(node, 'keys') or key not in node:
-        allowed = sorted(node.keys()) if hasattr(node, 'keys') else []
-        raise ValueError(f'unknown config key {".".join(keys)!r} ({where}): '
-                         f'{".".join(["config"] + keys[:i])} has {allowed}')
-      node = node[key]
-
-
 def build_config(member: Member):
   """The member's locked config, parsed exactly as `python -m msta_jax.main` parses its flags."""
-  from absl import flags
-  from ml_collections import config_flags
-  if REPO not in sys.path:
-    sys.path.insert(0, REPO)  # Config files import their shared modules as `configs.*`.
-  path = os.path.join(REPO, member.config_file)
-  spec = f'{path}:{member.args}'
-  module = _load_module(path)
-  _check_override_keys(module.get_config(member.args), member.overrides, member.name)
-  argv = ['run_protocol', f'--config={spec}', *member.overrides]
-  fv = flags.FlagValues()
-  # sys_argv: config_flags registers the override flags it finds there (by default in sys.argv).
-  config_flags.DEFINE_config_file('config', None, 'Config file.', flag_values=fv, lock_config=True,
-                                  sys_argv=argv)
-  with warnings.catch_warnings():  # ml_collections loads the file with the deprecated load_module().
-    warnings.filterwarnings('ignore', 'the load_module', DeprecationWarning)
-    fv(argv)
-  return fv.config
-
-
-def _load_module(path: str):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location('_msta_protocol_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return config_files.load(f'{os.path.join(REPO, member.config_file)}:{member.args}', member.overrides,
+                           where=member.name)
 
 
 def preflight(configs: Sequence[Any]) -> None:
   """Stops before any training when weights or a built dataset are missing; the errors say what to
   download or build. Generated datasets (the synthetic set) are made by the trainer itself."""
-  from msta_jax.data import pipeline
-  from msta_jax.train import builders
   for config in configs:
-    builders.validate(config)
+    from_config.validate(config)
     d = config.data
     if d.dataset == 'synthetic':
       continue
@@ -213,13 +179,6 @@ def preflight(configs: Sequence[Any]) -> None:
 
 # --------------------------------------------------------------------------------------------------
 # Running.
-
-
-def _write_json(path: str, data: Any) -> None:
-  tmp = path + '.tmp'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(data, f, indent=1, sort_keys=True)
-  os.replace(tmp, path)
 
 
 def member_record(member: Member, config) -> dict[str, Any]:
@@ -235,22 +194,21 @@ def run(members: Sequence[Member], train_fn: Callable[[Any, str], Any] | None = 
   todo = [(m, c) for m, c in zip(members, configs) if not m.finished()]
   preflight([c for _, c in todo])
   if train_fn is None:
-    from msta_jax.train import trainer
     train_fn = trainer.train_and_evaluate
   for m, config in zip(members, configs):
     if m.finished():  # Also runs made elsewhere with the printed command: the summary needs member.json.
       logging.info('%s: finished (results.json), skipped', m.name)
-      _write_json(os.path.join(m.workdir, 'member.json'), member_record(m, config))
+      files.write_json(os.path.join(m.workdir, 'member.json'), member_record(m, config), indent=1, sort_keys=True)
   for i, (m, config) in enumerate(todo):
     resumed = os.path.isdir(os.path.join(m.workdir, 'checkpoints'))
     logging.info('member %d/%d %s (%s): %s', i + 1, len(todo), m.name, 'resuming' if resumed else 'new',
                  m.command())
     os.makedirs(m.workdir, exist_ok=True)
-    _write_json(os.path.join(m.workdir, 'member.json'), member_record(m, config))
+    files.write_json(os.path.join(m.workdir, 'member.json'), member_record(m, config), indent=1, sort_keys=True)
     train_fn(config, m.workdir)
 
 
-def finished_runs(workdir: str) -> list[protocol_summary.Run]:
+def finished_runs(workdir: str) -> list[protocol_aggregate.Run]:
   """Every finished member run under `workdir` (member.json + results.json)."""
   runs = []
   for name in sorted(os.listdir(workdir)) if os.path.isdir(workdir) else []:
@@ -262,127 +220,70 @@ def finished_runs(workdir: str) -> list[protocol_summary.Run]:
       m = json.load(f)
     with open(paths[1], encoding='utf-8') as f:
       results = json.load(f)
-    runs.append(protocol_summary.Run(m['protocol'], m['dataset'], m['method'], m['backbone'], m['variant'],
+    runs.append(protocol_aggregate.Run(m['protocol'], m['dataset'], m['method'], m['backbone'], m['variant'],
                                      m['shots'], m['seed'], results, tuple(m['test_splits'])))
   return runs
 
 
 def write_summary(workdir: str) -> list[str]:
   """summary.md / .csv / .png over every finished run in `workdir`; returns the paths written."""
-  rows = protocol_summary.summarize(finished_runs(workdir))
+  rows = protocol_aggregate.summarize(finished_runs(workdir))
   if not rows:
     return []
   md, csv_path, png = (os.path.join(workdir, f'summary.{e}') for e in ('md', 'csv', 'png'))
   with open(md, 'w', encoding='utf-8') as f:
-    f.write(protocol_summary.markdown(rows, f'Protocol summary: {workdir}'))
-  protocol_summary.write_csv(rows, csv_path)
+    f.write(protocol_aggregate.markdown(rows, f'Protocol summary: {workdir}'))
+  protocol_aggregate.write_csv(rows, csv_path)
   written = [md, csv_path]
-  if protocol_summary.plot(rows, png):
+  if protocol_aggregate.plot(rows, png):
     written.append(png)
   return written
-
-
-# --------------------------------------------------------------------------------------------------
-# The synthetic demo's rows.
-
-
-def _synthetic_factors(classes: Sequence[str]) -> list[dict[str, int]]:
-  """Per class of a synthetic class list: colour, shape and the local id of its time-reversed twin
-  (global id XOR 1, msta_jax.data.synthetic), -1 when the twin is not in the list."""
-  from msta_jax.data import synthetic
-  glob = {n: i for i, n in enumerate(synthetic.class_names())}
-  local = {glob[c]: i for i, c in enumerate(classes)}
-  out = []
-  for c in classes:
-    colour, shape, _ = synthetic.factors(glob[c])
-    out.append({'colour': colour, 'shape': shape, 'twin': local.get(synthetic.twin(glob[c]), -1)})
-  return out
-
-
-def demo_rows(member: Member) -> list[dict[str, Any]]:
-  """demo_results.json rows of one finished synthetic run, in %: one per test split; base-to-novel
-  gives one row whose top1 / temporal_top1 / appearance_top1 count base and novel test videos
-  together (from the saved per-video logits), with base_top1, novel_top1 and hm beside them."""
-  import numpy as np
-  with open(os.path.join(member.workdir, 'results.json'), encoding='utf-8') as f:
-    results = json.load(f)
-  base = {'protocol': member.protocol, 'method': member.method, 'shots': member.shots, 'seed': member.seed}
-  if member.protocol == 'base_to_novel':
-    pooled: dict[str, float] = {}
-    if all(results['test'][s]['top1'] is not None for s in SYNTHETIC_B2N):  # Else a list has no scores.
-      parts = []
-      for split in SYNTHETIC_B2N:
-        with np.load(os.path.join(member.workdir, 'logits', f'{split}.npz')) as z:
-          parts.append({k: z[k] for k in ('logits', 'label', 'classes')})
-      pooled = protocol_summary.pooled_factor_metrics(parts, _synthetic_factors)
-    bn = results['base_novel']
-    return [dict(base, split='+'.join(SYNTHETIC_B2N), top1=pooled.get('top1'),
-                 temporal_top1=pooled.get('temporal_top1'), appearance_top1=pooled.get('appearance_top1'),
-                 temporal_chance=50.0 if 'temporal_top1' in pooled else None,
-                 temporal_videos=pooled.get('temporal_videos'),
-                 base_top1=bn['base'], novel_top1=bn['novel'], hm=bn['hm'])]
-  return [dict(base, split=split, top1=r['top1'], temporal_top1=r.get('temporal_top1'),
-               appearance_top1=r.get('appearance_top1'), temporal_chance=r.get('temporal_chance'),
-               temporal_videos=r.get('temporal_videos'), base_top1=None, novel_top1=None, hm=None)
-          for split, r in results['test'].items()]
-
-
-def write_demo_results(workdir: str, members: Sequence[Member]) -> str:
-  """Merges this invocation's finished synthetic runs into DIR/demo_results.json, keyed by (protocol,
-  method, shots, seed, split): rows of other protocols written there before are kept."""
-  path = os.path.join(workdir, 'demo_results.json')
-  key = lambda r: (r['protocol'], r['method'], r['shots'], r['seed'], r['split'])
-  rows = {}
-  if os.path.isfile(path):
-    with open(path, encoding='utf-8') as f:
-      rows = {key(r): r for r in json.load(f)}
-  for m in members:
-    if m.finished():
-      rows.update({key(r): r for r in demo_rows(m)})
-  order = lambda k: tuple('' if v is None else str(v).zfill(6) if isinstance(v, int) else v for v in k)
-  _write_json(path, [rows[k] for k in sorted(rows, key=order)])
-  return path
 
 
 # --------------------------------------------------------------------------------------------------
 # Command line.
 
 
-def _ints(text: str) -> list[int]:
+def _flags() -> flags.FlagValues:
+  """A private registry: imported next to other tools, and --config.* overrides pass through it."""
+  fv = flags.FlagValues()
+  flags.DEFINE_enum('protocol', None, PROTOCOLS, 'The protocol to run.', flag_values=fv)
+  flags.DEFINE_string('dataset', None, f'{", ".join(DATASETS)}', flag_values=fv)
+  flags.DEFINE_string('workdir', None, 'One directory per member run below it, plus the summary.', flag_values=fv)
+  flags.DEFINE_list('methods', ['msta'], 'Comma-separated configs/methods.py names.', flag_values=fv)
+  flags.DEFINE_list('shots', None, 'Few-shot K values (default 2,4,8,16; synthetic 16); ignored by other '
+                    'protocols.', flag_values=fv)
+  flags.DEFINE_list('seeds', None, 'Training seeds (default: base_to_novel 1,2,3, else 0); real base-to-novel: '
+                    '1..3, also the training list.', flag_values=fv)
+  flags.DEFINE_string('backbone', '', "Backbone weights: the config's init= (synthetic: backbone=) arg.",
+                      flag_values=fv)
+  flags.DEFINE_string('args', '', 'More config arguments for every member, e.g. backbone=clip.', flag_values=fv)
+  flags.DEFINE_bool('dry_run', False, 'Print the member commands, run nothing.', flag_values=fv)
+  for name in ('protocol', 'dataset', 'workdir'):
+    flags.mark_flag_as_required(name, flag_values=fv)
+  return fv
+
+
+def _ints(name: str, values: list[str] | None) -> list[int] | None:
   try:
-    return [int(t) for t in text.split(',') if t.strip()]
-  except ValueError as e:
-    raise argparse.ArgumentTypeError(f'{text!r} is not a comma-separated list of integers') from e
-
-
-def parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(
-      prog='run_protocol.py', allow_abbrev=False,
-      description='Runs every member run of a protocol and writes DIR/summary.{md,csv,png}. Extra '
-      '--config.KEY=VALUE flags apply to every member config.')
-  p.add_argument('--protocol', required=True, choices=PROTOCOLS)
-  p.add_argument('--dataset', required=True, help=f'{", ".join(DATASETS)}')
-  p.add_argument('--workdir', required=True, help='One directory per member run below it, plus the summary.')
-  p.add_argument('--methods', default='msta', help='Comma-separated configs/methods.py names (default msta).')
-  p.add_argument('--shots', type=_ints, default=None,
-                 help='Few-shot K values (default 2,4,8,16; synthetic 16); ignored by other protocols.')
-  p.add_argument('--seeds', type=_ints, default=None,
-                 help='Training seeds (default: base_to_novel 1,2,3, else 0); real base-to-novel: 1..3, also '
-                 'the training list.')
-  p.add_argument('--backbone', default='', help="Backbone weights: the config's init= (synthetic: backbone=) arg.")
-  p.add_argument('--args', default='', help='More config arguments for every member, e.g. backbone=clip.')
-  p.add_argument('--dry_run', action='store_true', help='Print the member commands, run nothing.')
-  return p
+    return None if values is None else [int(v) for v in values if v.strip()]
+  except ValueError:
+    raise ValueError(f'--{name}={",".join(values)} is not a comma-separated list of integers') from None
 
 
 def main(argv: Sequence[str]) -> int:
-  """The CLI; returns the exit status (2: bad arguments, 1: a member could not start or failed)."""
-  from absl import flags
-  a, rest = parser().parse_known_args(argv)
+  """The CLI (argv[0] is the program; other arguments are --config.KEY=VALUE overrides for every member);
+  returns the exit status (2: bad arguments, 1: a member could not start or failed)."""
+  fv = _flags()
+  if '--help' in argv or '-h' in argv:
+    print(f'{__doc__}\n{fv.get_help()}')
+    return 0
   try:
-    members = plan(a.protocol, a.dataset, a.workdir, methods=[m for m in a.methods.split(',') if m],
-                   shots=a.shots, seeds=a.seeds, backbone=a.backbone, extra_args=a.args, overrides=rest)
-    if a.dry_run:
+    rest = fv(list(argv), known_only=True)[1:]
+    members = plan(fv.protocol, fv.dataset, fv.workdir, methods=[m for m in fv.methods if m],
+                   shots=_ints('shots', fv.shots), seeds=_ints('seeds', fv.seeds), backbone=fv.backbone,
+                   extra_args=fv.args, overrides=rest)
+    if fv.dry_run:
       commands = []
       for m in members:
         build_config(m)  # Bad arguments or override keys fail before anything is printed.
@@ -392,12 +293,10 @@ def main(argv: Sequence[str]) -> int:
   except (ValueError, flags.Error) as e:
     print(f'run_protocol: {e}', file=sys.stderr)
     return 2
-  # Before JAX initialises: every member's compilations go to one persistent cache (unless already set).
-  os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(os.path.abspath(a.workdir), '.xla_cache'))
-  if 'jax' in sys.modules:
-    import jax
-    if not jax.config.jax_compilation_cache_dir:
-      jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
+  # Before JAX compiles: every member's compilations go to one persistent cache (unless already set).
+  os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(os.path.abspath(fv.workdir), '.xla_cache'))
+  if not jax.config.jax_compilation_cache_dir:
+    jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
   status = 0
   try:
     run(members)
@@ -405,9 +304,13 @@ def main(argv: Sequence[str]) -> int:
     print(f'run_protocol: {e}', file=sys.stderr)
     status = 1
   finally:  # Whatever finished is summarised, also when a member failed or was interrupted.
-    paths = write_summary(a.workdir)
-    if a.dataset == 'synthetic' and any(m.finished() for m in members):
-      paths.append(write_demo_results(a.workdir, members))
+    paths = write_summary(fv.workdir)
+    if fv.dataset == 'synthetic' and any(m.finished() for m in members):
+      paths.append(demo_results.write_demo_results(fv.workdir, members))
     for path in paths:
       print(f'wrote {path}')
   return status
+
+
+if __name__ == '__main__':
+  cli.run(main)

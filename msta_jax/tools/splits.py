@@ -17,7 +17,9 @@ from absl import app, flags
 
 from msta_jax.data import decode
 from msta_jax.data import splits
+from msta_jax.data import splits_check
 from msta_jax.data import splits_generate
+from msta_jax.tools import splits_fetch
 
 COMMANDS = ('list', 'fetch', 'verify', 'generate', 'check')
 
@@ -26,7 +28,7 @@ _SPLITS_DIR = flags.DEFINE_string(
     'Default: $MSTA_SPLITS_DIR, else ~/.cache/msta_jax/splits.')
 flags.DEFINE_alias('dest', 'splits_dir')
 _PINS = flags.DEFINE_list('pins', list(splits.PINNED), 'fetch: the pinned sets to fetch.')
-_BASE_URL = flags.DEFINE_string('base_url', splits.DEFAULT_BASE_URL,
+_BASE_URL = flags.DEFINE_string('base_url', splits_fetch.DEFAULT_BASE_URL,
                                 'fetch: files come from <base_url>/<owner>/<repo>/<commit>/<path>.')
 _LOCAL_COPY = flags.DEFINE_string('local_copy', None, 'fetch: a clone of the source repository you already '
                                   'have; files are copied from it (and verified) instead of downloaded.')
@@ -42,7 +44,7 @@ _DEFINITION = flags.DEFINE_list('definition', None, 'check: only these K600 zero
                                 f'({", ".join(splits.K600_DEFINITIONS)}).')
 _PROBE = flags.DEFINE_bool('probe', False, 'check: also decode every listed video once (decode.probe, the '
                            'verdicts of a build) and count partial or rejected ones as undecodable, since a '
-                           'build quarantines both. Slow on a whole dataset; `python -m msta_jax.data.probe '
+                           'build quarantines both. Slow on a whole dataset; `python -m msta_jax.tools.probe '
                            'DIR` does the same in parallel and says why.')
 _MAX_MISSING = flags.DEFINE_float('max_missing', 0.05, 'check: largest fraction of a split that may be '
                                   'missing, empty or undecodable before its protocol cannot run.')
@@ -87,7 +89,7 @@ def list_splits(splits_dir: str) -> list[str]:
   return out
 
 
-def _format_check(reports: list[splits.ProtocolCheck]) -> tuple[list[str], bool]:
+def _format_check(reports: list[splits_check.ProtocolCheck]) -> tuple[list[str], bool]:
   lines, ok = [], True
   for r in reports:
     lines.append(f'{r.protocol} {_opts(r.options, r.definition)}: {r.status}')
@@ -130,7 +132,7 @@ def _run(command: str, splits_dir: str) -> int:
   if command == 'list':
     print('\n'.join(list_splits(splits_dir)))
   elif command == 'fetch':
-    statuses = splits.fetch(splits_dir, pinned=tuple(_PINS.value), base_url=_BASE_URL.value,
+    statuses = splits_fetch.fetch(splits_dir, pinned=tuple(_PINS.value), base_url=_BASE_URL.value,
                             local_copy=_LOCAL_COPY.value)
     print(f'{len(statuses)} files verified under {splits_dir}')
   elif command == 'verify':
@@ -139,7 +141,7 @@ def _run(command: str, splits_dir: str) -> int:
                   if os.path.exists(os.path.join(splits_dir, 'generated', d, 'manifest.json'))]
     failed = 0
     for m in manifests:
-      for s in splits.verify(m):
+      for s in splits_fetch.verify(m):
         failed += not s.ok
         print(f'{"ok  " if s.ok else "FAIL"} {s.path}' + ('' if s.ok else f': {s.detail}'))
     print(f'{failed} files failed verification' if failed else 'every file matches its pin')
@@ -149,7 +151,7 @@ def _run(command: str, splits_dir: str) -> int:
     print(f'wrote the generated {_DATASET.value} split set to {dest}')
   else:
     ss = splits.get_split_set(_SPLIT_SET.value, _DATASET.value, splits_dir)
-    reports = splits.check(ss, _VIDEOS_DIR.value, protocols=_PROTOCOL.value and tuple(_PROTOCOL.value),
+    reports = splits_check.check(ss, _VIDEOS_DIR.value, protocols=_PROTOCOL.value and tuple(_PROTOCOL.value),
                            definitions=_DEFINITION.value and tuple(_DEFINITION.value),
                            max_missing=_MAX_MISSING.value,
                            probe=decode.probe_ok if _PROBE.value else None)

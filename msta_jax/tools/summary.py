@@ -13,58 +13,31 @@ from __future__ import annotations
 import json
 
 import jax
-import jax.numpy as jnp
-from absl import app, flags
+from absl import app
 from ml_collections import config_flags
 
+from msta_jax import compilation
 from msta_jax import models
-from msta_jax.train import builders, losses, partition, step
+from msta_jax.data import classes
+from msta_jax.train import from_config
+from msta_jax.train import losses
+from msta_jax.train import partition
+from msta_jax.train import step
+from msta_jax.train import tasks
 
-
-
-def _flops(compiled) -> float:
-  cost = compiled.cost_analysis()
-  if isinstance(cost, (list, tuple)):
-    cost = cost[0]
-  return float(cost.get('flops', 0.0))
-
-
-def _memory(compiled) -> tuple[int | None, str]:
-  """Bytes the compiled program holds at once: arguments + outputs + temporaries - donated aliases.
-
-  Not `peak_memory_in_bytes`: XLA:CPU reports arguments + outputs there and leaves the temporaries
-  (activations, workspace) out, so it read below the temporaries alone for a B/16 train step.
-  """
-  mem = compiled.memory_analysis()
-  if mem is None:
-    return None, 'unavailable'
-  total = mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes - mem.alias_size_in_bytes
-  return int(total), 'arguments+outputs+temporaries-aliased'
-
-
-def abstract_inputs(config, model: models.CLIP, num_classes: int) -> tuple[dict, dict]:
-  """ShapeDtypeStructs of one global batch and of the per-run task inputs."""
-  sds = jax.ShapeDtypeStruct
-  v = model.cfg.vision
-  b = config.batch_size
-  batch = {'video': sds((b, v.num_frames, v.image_size, v.image_size, 3), jnp.float32),
-           'label': sds((b,), jnp.int32), 'mask': sds((b,), jnp.float32)}
-  task = {'class_ids': sds((num_classes, model.cfg.text.context_length), jnp.int32)}
-  if config.loss.consistency_weight:
-    task['desc_spatial'] = task['desc_temporal'] = sds((num_classes, model.cfg.embed_dim), jnp.float32)
-  return batch, task
 
 
 def summarize(config, num_classes: int) -> tuple[str, dict]:
-  model = builders.build_model(config)
+  model = from_config.build_model(config)
   shapes = models.param_shapes(model)
   labels = partition.param_labels(shapes, config.freeze)
   trainable, frozen = partition.split(shapes, labels)
-  tx = builders.build_optimizer(config, labels, steps_per_epoch=100)
+  tx = from_config.build_optimizer(config, labels, steps_per_epoch=100)
   state = jax.eval_shape(lambda t, f: step.init_state(t, f, tx, jax.random.PRNGKey(0)), trainable, frozen)
-  batch, task = abstract_inputs(config, model, num_classes)
+  batch = step.abstract_batch(model.cfg, config.batch_size, captions=config.loss.name == 'contrastive')
+  task = step.abstract_task(model.cfg, num_classes, descriptions=bool(config.loss.consistency_weight))
   loss_fn = losses.get_loss(config.loss.name)
-  kw = dict(consistency_weight=config.loss.consistency_weight, label_smoothing=config.loss.label_smoothing)
+  kw = tasks.loss_kwargs(config)
 
   def forward(params, batch, task):
     return loss_fn(model, params, batch, task, rng=jax.random.PRNGKey(0), train=False, **kw)[0]
@@ -72,8 +45,8 @@ def summarize(config, num_classes: int) -> tuple[str, dict]:
   fwd = jax.jit(forward).lower(shapes, batch, task).compile()
   train = jax.jit(step.make_train_step(model=model, tx=tx, labels=labels, loss_fn=loss_fn, loss_kwargs=kw),
                   donate_argnums=0).lower(state, frozen, batch, task).compile()
-  peak, source = _memory(train)
-  fwd_flops, step_flops = _flops(fwd), _flops(train)
+  peak, source = compilation.memory_bytes(train)
+  fwd_flops, step_flops = compilation.flops(fwd), compilation.flops(train)
   result = {
       'trainable_params': partition.count(trainable), 'frozen_params': partition.count(frozen),
       'optimizer_state_floats': step.optimizer_floats(state['opt']),
@@ -86,7 +59,6 @@ def summarize(config, num_classes: int) -> tuple[str, dict]:
 
 
 def num_classes_of(config) -> int:
-  from msta_jax.data import classes
   return len(classes.names(config.data.dataset))
 
 

@@ -15,8 +15,14 @@ import hashlib
 import json
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
+
+from msta_jax import models
+from msta_jax.data import decode
+from msta_jax.models import resize
 
 CAPTIONS = [
     'A playful dog and its owner wrestle in the snowy yard, chasing each other with joyous abandon.',
@@ -37,7 +43,6 @@ DEMO_CLIP_SHA256 = '8da3fb45df69e628d09809e88b3f3725568de5d094a45361dea2a54d3e20
 
 def demo_frames(frames: np.ndarray, num: int, size: int, mean, std) -> np.ndarray:
   """The notebook's `frames2tensor`: [T, H, W, 3] uint8 RGB -> [num, size, size, 3] float32."""
-  from msta_jax.models import resize
   if len(frames) < num:
     raise ValueError(f'the video has {len(frames)} frames; the demo needs at least {num}')
   picked = frames[:: len(frames) // num][:num].astype(np.float64)
@@ -49,10 +54,6 @@ def demo_frames(frames: np.ndarray, num: int, size: int, mean, std) -> np.ndarra
 
 def caption_probs(checkpoint: str, video: str) -> np.ndarray:
   """softmax(100 * cos(video, caption)) over CAPTIONS, as the notebook computes it."""
-  import jax
-  import jax.numpy as jnp
-  from msta_jax import models
-  from msta_jax.data import decode
   model, params = models.load(checkpoint)
   cfg = model.cfg
   x = demo_frames(decode.read_video(video), cfg.vision.num_frames, cfg.vision.image_size, cfg.mean, cfg.std)

@@ -18,11 +18,11 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from flax import traverse_util
 
 
 def fingerprint(params: dict) -> str:
   """sha256 over sorted parameter paths, shapes, dtypes and bytes (host copies)."""
-  from flax import traverse_util
   h = hashlib.sha256()
   for path, leaf in sorted(traverse_util.flatten_dict(params, sep='/').items()):
     arr = np.asarray(jax.device_get(leaf))

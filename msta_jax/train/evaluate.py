@@ -13,8 +13,11 @@ from typing import Any, Callable, Iterable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from msta_jax import compilation
+from msta_jax.data import pipeline
 from msta_jax.train import losses
 
 
@@ -95,7 +98,10 @@ def metrics(result: dict[str, np.ndarray], factors: list[dict[str, Any]] | None 
   return out
 
 
-def harmonic_mean(a: float, b: float) -> float:
+def harmonic_mean(a: float | None, b: float | None) -> float | None:
+  """HM of base and novel accuracy; None when either does not exist (a split a method cannot score)."""
+  if a is None or b is None:
+    return None
   return 0.0 if a + b == 0 else 2 * a * b / (a + b)
 
 
@@ -114,20 +120,18 @@ class Evaluator:
   """Scores splits with the current parameters: class embeddings once per split, then all videos."""
 
   def __init__(self, config, model, mesh, tokenizer, clip, process_index: int, process_count: int):
-    from jax.sharding import NamedSharding, PartitionSpec as P
     self.config, self.mesh, self.tok, self.clip = config, mesh, tokenizer, clip
     self.pid, self.pcount = process_index, process_count
     repl = NamedSharding(mesh, P())
     self.data_sharding = NamedSharding(mesh, P('data'))
     self.score = compilation.jit_forward(make_eval_fn(model), out_shardings=repl)
     self.text = compilation.jit_forward(make_text_fn(model), out_shardings=repl)
-    self.probe_classes: list[str] | None = None  # Classes of a linear probe's weight vectors.
+    self.linear_probe_classes: list[str] | None = None  # Classes of a linear probe's weight vectors.
 
   def run(self, params, src, *, views: tuple[int, int], save_to: str | None = None,
           name: str | None = None) -> dict[str, Any]:
-    from msta_jax.data import pipeline
     if 'probe' in params:
-      if src.classes != self.probe_classes:
+      if src.classes != self.linear_probe_classes:
         return {'top1': None, 'top5': None, 'num_videos': len(src), 'views': list(views),
                 'note': 'a linear probe has no weights for the classes of this split'}
       class_emb = params['probe']['kernel'].T

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 
 from msta_jax import compilation
+from msta_jax import models
 
 
 def l2_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
@@ -125,8 +126,7 @@ def consistency_targets(backbone, params: dict, descriptions: dict[str, dict[str
 
   `backbone` is the model WITHOUT adapters and `params` its parameters (no `msta` subtree).
   """
-  from msta_jax.models import Tokenizer
-  tok = Tokenizer(backbone.cfg.text.context_length)
+  tok = models.Tokenizer(backbone.cfg.text.context_length)
   encode = compilation.jit_forward(
       lambda p, ids: l2_normalize(backbone.apply({'params': p}, ids, method=backbone.encode_text)))
   out = {}

@@ -7,30 +7,40 @@ from typing import Any
 
 from absl import logging
 
+from msta_jax import files
+from msta_jax import models
+from msta_jax.models import checkpoints
+
 
 def metric_writer(workdir: str, process_index: int):
   """Console + TensorBoard on process 0, console logging elsewhere."""
-  from clu import metric_writers
+  from clu import metric_writers  # Lazy: clu imports TensorFlow, which the trainer's imports leave out.
   return metric_writers.create_default_writer(workdir, just_logging=process_index > 0, asynchronous=False)
 
 
 def progress(total_steps: int, writer):
   """A callable(step) reporting steps/s and ETA every ~30 s."""
-  from clu import periodic_actions
+  from clu import periodic_actions  # Lazy: clu imports TensorFlow.
   report = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer, every_secs=30)
   return lambda step: report(step)
 
 
+def adapters_metadata(config, model) -> dict[str, Any]:
+  """What adapters.safetensors records beside the tensors: the method, the architecture, each adapter
+  family's config as `to_dict()` (None when the model has none; models.adapter_configs reads it back)
+  and the freezing rules."""
+  meta = {'method': config.method, 'model': model.cfg.to_dict(), 'freeze': [list(r) for r in config.freeze]}
+  for name in models.ADAPTERS:
+    cfg = getattr(model, name)
+    meta[name] = None if cfg is None else cfg.to_dict()
+  return meta
+
+
 def write_outputs(workdir: str, config, model, trainable: dict, results: dict[str, Any]) -> None:
-  from msta_jax.models import checkpoints
-  adapters_meta = {'method': config.method, 'model': model.cfg.to_dict(),
-                   'msta': dict(config.msta) if model.msta is not None else None,
-                   'lora': dict(config.lora) if model.lora is not None else None,
-                   'adaptformer': dict(config.adaptformer) if model.adaptformer is not None else None,
-                   'freeze': [list(r) for r in config.freeze]}
+  """DIR/adapters.safetensors and DIR/results.json (written last and atomically: a run with a
+  results.json is finished)."""
   path = os.path.join(workdir, 'adapters.safetensors')
-  checkpoints.write_adapters(path, trainable, adapters_meta)
+  checkpoints.write_adapters(path, trainable, adapters_metadata(config, model))
   results = dict(results, adapters=path)
-  with open(os.path.join(workdir, 'results.json'), 'w') as f:
-    json.dump(results, f, indent=1, sort_keys=True)
+  files.write_json(os.path.join(workdir, 'results.json'), results, indent=1, sort_keys=True)
   logging.info('results: %s', json.dumps(results.get('test', {}), sort_keys=True))

@@ -25,13 +25,19 @@ def _paths(tree: dict) -> dict[str, Any]:
   return {'/'.join(k): v for k, v in traverse_util.flatten_dict(tree).items()}
 
 
-def param_labels(params: dict, rules: Rules) -> dict:
-  """A tree like `params` holding 'trainable' or 'frozen' per leaf; raises on uncovered paths."""
+def check_rules(rules: Rules) -> list[tuple[re.Pattern, str]]:
+  """The rules compiled; raises naming the first that is not (regex, 'trainable' | 'frozen')."""
   compiled = []
   for i, rule in enumerate(rules):
     if len(rule) != 2 or rule[1] not in (TRAINABLE, FROZEN):
-      raise ValueError(f"config.freeze[{i}] = {rule!r}: expected (regex, 'trainable' | 'frozen')")
+      raise ValueError(f"config.freeze[{i}]={rule!r}; expected (regex, 'trainable' | 'frozen')")
     compiled.append((re.compile(rule[0]), rule[1]))
+  return compiled
+
+
+def param_labels(params: dict, rules: Rules) -> dict:
+  """A tree like `params` holding 'trainable' or 'frozen' per leaf; raises on uncovered paths."""
+  compiled = check_rules(rules)
   labels, uncovered = {}, []
   for path in _paths(params):
     label = next((lab for rx, lab in compiled if rx.fullmatch(path)), None)

@@ -1,5 +1,6 @@
 """The train step: loss, gradients w.r.t. the trainable subtree only, optimizer update. Written once;
-the trainer jits it with shardings, the summary tool and benchmarks compile it as is.
+the trainer jits it with shardings, the summary tool and benchmarks compile it as is, all on the
+abstract inputs of `abstract_batch` / `abstract_task`.
 
 Imports neither TensorFlow nor clu, so it runs where neither is installed (the GPU benchmark host).
 
@@ -45,6 +46,28 @@ def train_step(state: State, frozen: dict, batch: dict, task: dict, *, model, tx
   new_trainable = optax.apply_updates(state['trainable'], trainable_updates)
   metrics = dict(metrics, grad_norm=optax.tree.norm(grads), loss=loss)
   return {'trainable': new_trainable, 'opt': opt, 'step': state['step'] + 1, 'rng': state['rng']}, metrics
+
+
+def abstract_batch(cfg, batch_size: int, *, captions: bool = False, sharding=None) -> dict[str, Any]:
+  """One global batch of the step as ShapeDtypeStructs, for a models.ModelConfig `cfg`:
+  video [B, T, H, W, 3] float32, label [B] int32, mask [B] float32 (0 for padding), and with
+  `captions` (contrastive pre-training) caption_ids [B, L] int32. `sharding` goes on every entry."""
+  v = cfg.vision
+  shapes = {'video': ((batch_size, v.num_frames, v.image_size, v.image_size, 3), jnp.float32),
+            'label': ((batch_size,), jnp.int32), 'mask': ((batch_size,), jnp.float32)}
+  if captions:
+    shapes['caption_ids'] = ((batch_size, cfg.text.context_length), jnp.int32)
+  return {k: jax.ShapeDtypeStruct(shape, dtype, sharding=sharding) for k, (shape, dtype) in shapes.items()}
+
+
+def abstract_task(cfg, num_classes: int, *, descriptions: bool) -> dict[str, Any]:
+  """The per-run task inputs of the classification loss as ShapeDtypeStructs: class_ids [C, L] int32,
+  and with `descriptions` (consistency loss) desc_spatial / desc_temporal [C, E] float32."""
+  task = {'class_ids': jax.ShapeDtypeStruct((num_classes, cfg.text.context_length), jnp.int32)}
+  if descriptions:
+    task['desc_spatial'] = task['desc_temporal'] = jax.ShapeDtypeStruct((num_classes, cfg.embed_dim),
+                                                                        jnp.float32)
+  return task
 
 
 def make_train_step(**static) -> Callable:

@@ -10,7 +10,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from msta_jax import compilation
 from msta_jax.data import descriptions as descriptions_lib
+from msta_jax.train import losses
 
 
 def class_task(tokenizer, template: str, classes: list[str]) -> dict[str, np.ndarray]:
@@ -53,10 +55,8 @@ def split_record(src) -> dict[str, Any]:
           'source': src.metadata.get('source'), 'split_set': meta.get('split_set', meta.get('generator'))}
 
 
-def probe_init(backbone, params: dict, tokenizer, template: str, classes: list[str]) -> dict[str, np.ndarray]:
+def linear_probe_init(backbone, params: dict, tokenizer, template: str, classes: list[str]) -> dict[str, np.ndarray]:
   """Linear-probe weights [E, C]: the normalised class-prompt embeddings (step 0 = zero-shot)."""
-  from msta_jax import compilation
-  from msta_jax.train import losses
   ids, _ = tokenizer([template.format(c) for c in classes])
   emb = compilation.jit_forward(lambda p, x: backbone.apply({'params': p}, x, method=backbone.encode_text))(params, ids)
   return {'kernel': np.asarray(losses.l2_normalize(emb)).T}

@@ -1,9 +1,11 @@
 """The one trainer for every protocol and method: `train_and_evaluate(config, workdir)`.
 
-Protocols and methods differ only in config and data (which splits, which class lists, what trains,
-which loss); this loop never forks on them. Read top to bottom: setup, data, model, task inputs,
-shardings, state (fresh or resumed), the compiled step, the loop, then model selection on the
-validation split and ONE evaluation of the selected checkpoint on each test split.
+Protocols and methods differ in config and data (which splits, which class lists, what trains, which
+loss); the loop never branches on a protocol, and on one method only: a linear probe
+(`method == 'linear_probe'`) gets class weights of its own, initialised from the class prompts, added
+to the parameters. Read top to bottom: setup, data, model, task inputs, shardings, state (fresh or
+resumed), the compiled step, the loop, then model selection on the validation split and ONE
+evaluation of the selected checkpoint on each test split.
 """
 from __future__ import annotations
 
@@ -17,12 +19,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from msta_jax import models
 from msta_jax.data import pipeline, prepare, transforms
-from msta_jax.train import builders, checkpointing, evaluate, losses, outputs, partition, step as step_lib, tasks
+from msta_jax.train import checkpointing
+from msta_jax.train import evaluate
+from msta_jax.train import from_config
+from msta_jax.train import losses
+from msta_jax.train import outputs
+from msta_jax.train import partition
+from msta_jax.train import sharding
+from msta_jax.train import step as step_lib
+from msta_jax.train import tasks
 
 
 def _note(msg: str, *args) -> None:
@@ -35,25 +46,13 @@ def _global(mesh, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
   return {k: jax.make_array_from_process_local_data(sh, np.asarray(v)) for k, v in local.items()}
 
 
-def _abstract_batch(mesh, loader: pipeline.TrainLoader, clip: pipeline.ClipSpec, extra: dict) -> dict:
-  sh = NamedSharding(mesh, P('data'))
-  b = loader.global_batch
-  out = {'video': jax.ShapeDtypeStruct((b, clip.num_frames, clip.image_size, clip.image_size, 3), jnp.float32,
-                                       sharding=sh),
-         'label': jax.ShapeDtypeStruct((b,), jnp.int32, sharding=sh),
-         'mask': jax.ShapeDtypeStruct((b,), jnp.float32, sharding=sh)}
-  for k, v in extra.items():
-    out[k] = jax.ShapeDtypeStruct((b,) + v.shape[1:], v.dtype, sharding=sh)
-  return out
-
-
 def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # ####################################################################################################
   # Setup: validation of the config, mesh, writers.
   # ####################################################################################################
-  builders.validate(config)
+  from_config.validate(config)
   os.makedirs(workdir, exist_ok=True)
-  mesh = builders.make_mesh(config)
+  mesh = sharding.make_mesh(config)
   pid, pcount = jax.process_index(), jax.process_count()
   writer = outputs.metric_writer(workdir, pid)
   _note('%d processes, %d devices, mesh %s', pcount, jax.device_count(), dict(mesh.shape))
@@ -67,7 +66,6 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   if pid == 0:
     prepare.ensure(config.data)  # Process 0 generates what can be generated; the others wait for it.
   if pcount > 1:
-    from jax.experimental import multihost_utils
     multihost_utils.sync_global_devices('msta_jax: dataset ready')
   d = config.data
   name = prepare.dataset_name(d)
@@ -81,16 +79,17 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # ####################################################################################################
   rng = jax.random.PRNGKey(config.seed)
   rng_backbone, rng_adapters, rng_state = jax.random.split(rng, 3)
-  arch, backbone_params = builders.load_backbone(config, rng_backbone)
-  model = builders.build_model(config, arch)
-  backbone = builders.build_model(config, arch, adapters=False)
+  arch, backbone_params = from_config.load_backbone(config, rng_backbone)
+  model = from_config.build_model(config, arch)
+  backbone = from_config.build_model(config, arch, adapters=False)
   adapted = model.msta is not None or model.lora is not None or model.adaptformer is not None
   params = models.add_adapters(model, backbone_params, rng_adapters) if adapted else backbone_params
-  if config.method == 'linear_probe':
+  if config.method == 'linear_probe':  # The one method with parameters of its own outside the model.
     if train_src is None:
       raise ValueError('method linear_probe needs config.data.train_split')
-    params = dict(params, probe=tasks.probe_init(backbone, backbone_params, models.Tokenizer(arch.text.context_length),
-                                                 config.loss.template, train_src.classes))
+    params = dict(params, probe=tasks.linear_probe_init(
+        backbone, backbone_params, models.Tokenizer(arch.text.context_length), config.loss.template,
+        train_src.classes))
   backbone_fp = checkpointing.fingerprint(backbone_params)
   labels = partition.param_labels(params, config.freeze)
   trainable, frozen = partition.split(params, labels)
@@ -124,7 +123,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                                   num_threads=d.num_threads, text_fn=text_fn)
     steps_per_epoch = loader.steps_per_epoch
     total_steps = config.total_steps or int(math.ceil(config.optim.epochs * steps_per_epoch))
-  tx = builders.build_optimizer(config, labels, steps_per_epoch)
+  tx = from_config.build_optimizer(config, labels, steps_per_epoch)
   eval_every = max(1, int(round(config.eval.every_epochs * steps_per_epoch)))
   _note('%d steps (%d per epoch), eval every %d', total_steps, steps_per_epoch, eval_every)
 
@@ -132,8 +131,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # Shardings: rules place parameters; batches split over 'data'; the rest replicated.
   # ####################################################################################################
   repl = NamedSharding(mesh, P())
-  trainable_sh = builders.param_shardings(trainable, config.sharding, mesh)
-  frozen_sh = builders.param_shardings(frozen, config.sharding, mesh)
+  trainable_sh = sharding.param_shardings(trainable, config.sharding, mesh)
+  frozen_sh = sharding.param_shardings(frozen, config.sharding, mesh)
   abstract_state = jax.eval_shape(lambda t, f: step_lib.init_state(t, f, tx, rng_state), trainable, frozen)
   state_sh = {'trainable': trainable_sh, 'opt': jax.tree.map(lambda _: repl, abstract_state['opt']),
               'step': repl, 'rng': repl}
@@ -170,8 +169,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   loss_kwargs = tasks.loss_kwargs(config)
   train_step = None
   if loader is not None and start < total_steps:
-    extra = {'caption_ids': np.zeros((1, arch.text.context_length), np.int32)} if config.loss.name == 'contrastive' else {}
-    batch_abstract = _abstract_batch(mesh, loader, clip, extra)
+    batch_abstract = step_lib.abstract_batch(arch, loader.global_batch, captions=config.loss.name == 'contrastive',
+                                             sharding=NamedSharding(mesh, P('data')))
     step_fn = step_lib.make_train_step(model=model, tx=tx, labels=labels, loss_fn=loss_fn, loss_kwargs=loss_kwargs)
     batch_sh = jax.tree.map(lambda x: x.sharding, batch_abstract)
     batch_keys = tuple(batch_abstract)
@@ -184,7 +183,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
             mem.argument_size_in_bytes / 2**20, mem.temp_size_in_bytes / 2**20, mem.output_size_in_bytes / 2**20)
 
   evaluator = evaluate.Evaluator(config, model, mesh, tok, clip, pid, pcount)
-  evaluator.probe_classes = train_src.classes if train_src is not None else None
+  evaluator.linear_probe_classes = train_src.classes if train_src is not None else None
 
   # ####################################################################################################
   # The loop.
@@ -214,7 +213,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     if done % config.log_every_steps == 0 or done == total_steps:
       n = config.log_every_steps if done % config.log_every_steps == 0 else done % config.log_every_steps or 1
       scalars = {f'train/{k}': float(v) for k, v in metrics.items()}
-      scalars.update({'train/lr': float(builders.learning_rate(config, steps_per_epoch)(done)),
+      scalars.update({'train/lr': float(from_config.learning_rate(config, steps_per_epoch)(done)),
                       'train/step_time': (t_data + t_step) / n,
                       'train/clips_per_second': config.batch_size * n / max(t_data + t_step, 1e-9),
                       'train/input_wait_fraction': t_data / max(t_data + t_step, 1e-9)})
@@ -254,8 +253,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       writer.write_scalars(total_steps, {f'test/{split}/top1': res['top1']})
   if len(config.eval.base_novel) == 2:
     base, novel = (results['test'][s]['top1'] for s in config.eval.base_novel)
-    hm = evaluate.harmonic_mean(base, novel) if base is not None and novel is not None else None
-    results['base_novel'] = {'base': base, 'novel': novel, 'hm': hm}
+    results['base_novel'] = {'base': base, 'novel': novel, 'hm': evaluate.harmonic_mean(base, novel)}
   if pid == 0 and config.export_backbone:
     models.save(os.path.join(workdir, 'backbone'), backbone, jax.device_get(params))
     results['backbone_export'] = os.path.join(workdir, 'backbone')

@@ -11,7 +11,7 @@ import pytest
 from configs import common
 from configs import video_base
 from msta_jax import models
-from msta_jax.train import builders, partition
+from msta_jax.train import from_config, partition
 
 CONFIG_FILES = sorted(
     name for name in (os.path.basename(p)[:-3] for p in glob.glob('configs/*.py'))
@@ -51,16 +51,16 @@ _ABSTRACT: dict[str, tuple[dict, int]] = {}
 def _build(config) -> int:
   """Validates `config`, builds its model and optimizer abstractly; returns the trainable count. A
   full-size abstract build takes about a second, and many argument combinations share a model."""
-  builders.validate(config)
+  from_config.validate(config)
   model = {k: v for k, v in config.to_dict().items()  # Disabled modules do not change the tree.
            if k not in _NOT_MODEL and not (isinstance(v, dict) and v.get('enabled') is False)}
   key = json.dumps(model, sort_keys=True, default=str)
   if key not in _ABSTRACT:
-    shapes = models.param_shapes(builders.build_model(config))
+    shapes = models.param_shapes(from_config.build_model(config))
     labels = partition.param_labels(shapes, config.freeze)
     _ABSTRACT[key] = labels, partition.count(partition.split(shapes, labels)[0])
   labels, trainable = _ABSTRACT[key]
-  builders.build_optimizer(config, labels, steps_per_epoch=10)
+  from_config.build_optimizer(config, labels, steps_per_epoch=10)
   return trainable
 
 
@@ -126,14 +126,14 @@ def test_default_weights_are_checked_when_a_run_starts(tmp_path, monkeypatch):
   assert viclip.model.init == '~/.cache/msta_jax/weights/ViCLIP-B_InternVid-FLT-10M.pth'
   assert clip.model.init == '~/.cache/msta_jax/weights/clip-vit-base-patch16'
   with pytest.raises(FileNotFoundError, match=r'Download the backbone weights \(BUILD.md, "Pretrained weights"\)'):
-    builders.validate(viclip)
+    from_config.validate(viclip)
   path = tmp_path / 'weights.pth'
   path.write_bytes(b'')
-  builders.validate(ssv2_fewshot.get_config(f'init={path}'))
+  from_config.validate(ssv2_fewshot.get_config(f'init={path}'))
 
 
 def _stored_split_names(folder: str) -> set[str]:
-  """What `python -m msta_jax.data.build` stores for named config `folder` ('video_folder/<config>'),
+  """What `python -m msta_jax.tools.build` stores for named config `folder` ('video_folder/<config>'),
   derived from the shipped layout the way video_folder.resolve names splits: a protocol split keeps its
   name when every option stores the same list, else gets the option suffix (`train_shots16`); the
   held-out list excludes every option's lists, so it is one `heldout`. The generated set has the same
@@ -190,7 +190,7 @@ def test_missing_dataset_and_weights_stop_at_once_naming_what_to_do(tmp_path, mo
   c.data.data_dir = str(tmp_path / 'tfds')
   with pytest.raises(pipeline.DatasetMissingError) as e:
     trainer.train_and_evaluate(c, str(tmp_path / 'b'))
-  assert ('`python -m msta_jax.data.build --dataset=ssv2 --protocol=few_shot --videos_dir=/path/to/ssv2/videos '
+  assert ('`python -m msta_jax.tools.build --dataset=ssv2 --protocol=few_shot --videos_dir=/path/to/ssv2/videos '
           f'--data_dir={tmp_path / "tfds"}`') in str(e.value)
 
 

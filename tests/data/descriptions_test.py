@@ -6,11 +6,12 @@ import json
 import pytest
 
 from msta_jax.data import descriptions as D
+from msta_jax.models.tokenizer import Tokenizer
 
 
 @pytest.fixture(scope='module')
 def count_tokens():
-  return D.token_counter(32)
+  return Tokenizer(32).count_tokens
 
 
 def good() -> dict[str, dict[str, list[str]]]:
@@ -87,7 +88,7 @@ def test_too_long_for_the_context(count_tokens):
   problems = D.validate(descs, NAMES, count_tokens=count_tokens)
   assert len(problems) == 1 and problems[0].class_name == 'archery' and problems[0].kind == 'spatial'
   assert 'tokens > 32 and would be truncated' in problems[0].message
-  assert D.validate(descs, NAMES, context_length=77, count_tokens=D.token_counter(77)) == []
+  assert D.validate(descs, NAMES, context_length=77, count_tokens=Tokenizer(77).count_tokens) == []
 
 
 def test_exact_duplicates_within_and_across_classes(count_tokens):

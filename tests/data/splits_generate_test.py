@@ -11,6 +11,7 @@ import pytest
 from msta_jax.data import classes
 from msta_jax.data import splits
 from msta_jax.data import splits_generate as gen
+from msta_jax.tools import splits_fetch
 
 
 def _key(dataset: str, purpose: str, item: str) -> str:
@@ -103,7 +104,7 @@ def test_hmdb51(tmp_path):
   first = {rel: f['sha256'] for rel, f in m['files'].items()}
   gen.generate('hmdb51', str(tmp_path / 'official'), str(tmp_path / 'splits'))
   assert {rel: f['sha256'] for rel, f in _manifest(dest)['files'].items()} == first
-  assert all(s.ok for s in splits.verify(splits.load_generated('hmdb51', str(tmp_path / 'splits'))))
+  assert all(s.ok for s in splits_fetch.verify(splits.load_generated('hmdb51', str(tmp_path / 'splits'))))
 
 
 def test_ucf101_paths_are_flat_and_labels_follow_class_ind(tmp_path):

@@ -1,7 +1,9 @@
-"""Tests for msta_jax.data.splits: pins, parsing, split sets, held-out lists, fetch/verify and check.
+"""Tests for msta_jax.data.splits: pins, parsing, split sets and held-out lists.
 
 Everything but the shipped pins runs on files the tests write: a miniature ViFi-CLIP / Open-VCLIP
-repository (real HMDB51 class names, made-up videos) served over http on 127.0.0.1.
+repository (real HMDB51 class names, made-up videos) served over http on 127.0.0.1 and fetched with
+msta_jax.tools.splits_fetch (the fixtures here serve tests/tools/splits_fetch_test.py and
+tests/data/splits_check_test.py too).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import pytest
 from msta_jax.data import classes
 from msta_jax.data import splits
 from msta_jax.data import splits_generate
+from msta_jax.tools import splits_fetch
 
 VIFI_COMMIT = 'e2d1948307f582052078eb8a4afbeb50247166f1'
 OVC_COMMIT = '047a817e94b88c02c56fde2f1dd0fbf03f3be638'
@@ -259,78 +262,9 @@ def pinned(tmp_path, monkeypatch):
 @pytest.fixture
 def fetched(pinned):
   with serve(pinned['www']) as url:
-    statuses = splits.fetch(pinned['splits_dir'], base_url=url, log=lambda s: None)
+    statuses = splits_fetch.fetch(pinned['splits_dir'], base_url=url, log=lambda s: None)
   assert len(statuses) == 22 and all(s.ok for s in statuses)
   return pinned
-
-
-# ---------------------------------------------------------------------------------------------------
-# Fetch and verify.
-
-
-def test_fetch_installs_verified_files_and_converts_val_only(fetched):
-  sd = fetched['splits_dir']
-  with open(os.path.join(sd, 'val_only_k600', 'converted', 'k600_split1_test.txt')) as f:
-    converted = f.read().split('\n')
-  assert converted[:2] == ['val/o0_00_000000_000010.mp4 0', 'val/o0_01_000000_000010.mp4 0']
-  assert len(converted) == 16  # 15 videos and the final newline.
-  assert all(s.ok for m in splits.PINNED for s in splits.verify(splits.load_pinned(m, sd)))
-  # A second fetch needs no server: every file is present and verified.
-  again = splits.fetch(sd, base_url='http://127.0.0.1:9', log=lambda s: None)
-  assert {s.detail for s in again} == {'ok (already present)'}
-
-
-def test_fetch_rejects_a_tampered_download_and_names_both_hashes(pinned):
-  rel = 'datasets_splits/hmdb_splits/val2.txt'
-  path = os.path.join(pinned['www'], 'muzairkhattak/ViFi-CLIP', VIFI_COMMIT, rel)
-  with open(path, 'ab') as f:
-    f.write(b'extra.avi 0\r\n')
-  with open(path, 'rb') as f:
-    bad_sha = splits.sha256(f.read())
-  with serve(pinned['www']) as url, pytest.raises(splits.SplitFileError) as e:
-    splits.fetch(pinned['splits_dir'], base_url=url, log=lambda s: None)
-  msg = str(e.value)
-  assert msg.startswith('1 of 22 pinned files failed') and rel in msg
-  assert bad_sha in msg and pinned['vifi']['files'][rel]['sha256'] in msg
-  assert not os.path.exists(os.path.join(pinned['splits_dir'], 'vifi', rel))  # Never written.
-  assert os.path.exists(os.path.join(pinned['splits_dir'], 'vifi', 'datasets_splits/hmdb_splits/val1.txt'))
-
-
-def test_fetch_names_the_url_of_a_missing_file(pinned):
-  rel = 'zs_label_db/k600_split1/test.csv'
-  os.remove(os.path.join(pinned['www'], 'wengzejia1/Open-VCLIP', OVC_COMMIT, rel))
-  with serve(pinned['www']) as url, pytest.raises(splits.SplitFileError) as e:
-    splits.fetch(pinned['splits_dir'], pinned=('val_only_k600',), base_url=url, log=lambda s: None)
-  assert f'{url}/wengzejia1/Open-VCLIP/{OVC_COMMIT}/{rel}' in str(e.value) and '404' in str(e.value)
-  assert '2 of 3 pinned files failed' in str(e.value)  # test.csv and its conversion.
-
-
-def test_fetch_from_a_local_copy(pinned):
-  clone = os.path.join(pinned['www'], 'muzairkhattak/ViFi-CLIP', VIFI_COMMIT)
-  statuses = splits.fetch(pinned['splits_dir'], pinned=('vifi',), local_copy=clone, log=lambda s: None)
-  assert len(statuses) == 19 and all(s.ok for s in statuses)
-  with pytest.raises(ValueError, match='one pinned set'):
-    splits.fetch(pinned['splits_dir'], local_copy=clone)
-
-
-def test_verify_and_entries_reject_a_tampered_local_file(fetched):
-  sd = fetched['splits_dir']
-  path = os.path.join(sd, 'vifi', 'datasets_splits/hmdb_splits/val1.txt')
-  with open(path, 'ab') as f:
-    f.write(b'x.avi 1\n')
-  with open(path, 'rb') as f:
-    bad_sha = splits.sha256(f.read())
-  pinned_sha = fetched['vifi']['files']['datasets_splits/hmdb_splits/val1.txt']['sha256']
-  failed = [s for s in splits.verify(splits.load_pinned('vifi', sd)) if not s.ok]
-  assert [s.path for s in failed] == [path]
-  assert bad_sha in failed[0].detail and pinned_sha in failed[0].detail
-  test = splits.get_split_set('vifi', 'hmdb51', sd).splits('zero_shot', split=1)['test']
-  with pytest.raises(splits.SplitFileError, match=f'{path} does not match its pin: sha256 {bad_sha}'):
-    test.entries()
-  with serve(fetched['www']) as url:  # fetch replaces it.
-    statuses = splits.fetch(sd, base_url=url, log=lambda s: None)
-  assert [s.detail.split(' (')[0] for s in statuses if s.path == path] == ['ok']
-  assert len(test.entries()) == 510
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -432,52 +366,3 @@ def test_missing_files_say_how_to_get_them(pinned):
     test.entries()
   with pytest.raises(splits.SplitFileError, match='generate --dataset=ucf101 --official=DIR'):
     splits.get_split_set('generated', 'ucf101', pinned['splits_dir'])
-
-
-# ---------------------------------------------------------------------------------------------------
-# check.
-
-
-def _touch(videos: str, rel: str, data: bytes = b'\0') -> None:
-  os.makedirs(os.path.dirname(os.path.join(videos, rel)), exist_ok=True)
-  with open(os.path.join(videos, rel), 'wb') as f:
-    f.write(data)
-
-
-def test_check_counts_and_verdicts(fetched, tmp_path):
-  videos = str(tmp_path / 'videos')
-  for c in range(51):
-    for j in range(30, 40):
-      _touch(videos, _video(c, j))
-  os.remove(os.path.join(videos, _video(3, 35)))  # In val1 and val2: one missing of 510 / 408.
-  _touch(videos, _video(4, 36), b'')  # Empty.
-  for c in range(51):  # val3 (videos 34-39) loses half of its videos.
-    for j in (34, 35, 37):
-      if os.path.exists(os.path.join(videos, _video(c, j))):
-        os.remove(os.path.join(videos, _video(c, j)))
-  ss = splits.get_split_set('vifi', 'hmdb51', fetched['splits_dir'])
-  reports = splits.check(ss, videos, protocols=('zero_shot',), probe=lambda p: not p.endswith('_39.avi'))
-  got = {r.options['split']: (r.status, r.splits[0]) for r in reports}
-  assert got[1][0] == 'cannot run'  # 51 undecodable (_39) + ... > 5% of 510.
-  s1 = got[1][1]
-  counts = (s1.expected, s1.found, s1.missing, s1.empty, s1.undecodable)
-  assert counts == (510, 510 - 153 - 1 - 51, 153, 1, 51)
-  reports = splits.check(ss, videos, protocols=('zero_shot',), max_missing=0.45)
-  assert [r.status for r in reports] == ['incomplete', 'incomplete', 'cannot run']  # 30%, 38%, 50% bad.
-  assert reports[2].reasons == [
-      'test: 154 of 306 videos missing, empty or undecodable, more than max_missing=0.45']
-
-
-def test_check_reports_unfetched_lists_and_class_folder_layouts(pinned, tmp_path):
-  videos = str(tmp_path / 'videos')
-  for c, name in enumerate(HMDB):
-    for j in range(30, 40):
-      _touch(videos, f'{name}/{_video(c, j)}')
-  ss = splits.get_split_set('vifi', 'hmdb51', pinned['splits_dir'])
-  [report] = splits.check(ss, videos, protocols=('zero_shot',))[:1]
-  assert report.status == 'cannot run' and 'is missing (vifi set): run' in report.reasons[0]
-  with serve(pinned['www']) as url:
-    splits.fetch(pinned['splits_dir'], pinned=('vifi',), base_url=url, log=lambda s: None)
-  report = splits.check(ss, videos, protocols=('zero_shot',))[0]
-  assert report.status == 'cannot run' and report.splits[0].found == 0
-  assert f'is at {HMDB[0]}/{_video(0, 30)}' in report.reasons[0]

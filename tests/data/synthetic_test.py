@@ -141,19 +141,13 @@ def test_descriptions():
   from msta_jax.models.tokenizer import Tokenizer
   tok = Tokenizer(16)
   problems = D.validate(descs, names, context_length=16, near_duplicate_threshold=1.01,
-                        count_tokens=lambda texts: [len(i) + 2 for i in tok.bpe_ids(texts)])
+                        count_tokens=tok.count_tokens)
   assert problems and all(p.kind == 'spatial' and 'duplicates' in p.message for p in problems)
   for p in problems:
     first = re.search(r"duplicates '([^']+)'", p.message).group(1)
     assert S.twin(names.index(p.class_name)) == names.index(first), str(p)
   # Class prompts fit too.
   assert max(len(i) + 2 for i in tok.bpe_ids([f'a video of {n}.' for n in names])) <= 16
-
-
-def test_write_descriptions(tmp_path):
-  path = str(tmp_path / 'synthetic.json')
-  assert S.main(['--write_descriptions', path]) == 0
-  assert D.load(path) == S.descriptions()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -293,23 +287,15 @@ def test_spec_validation():
     S.Spec(frames=1)
   with pytest.raises(ValueError, match='test_per_class'):
     S.Spec(test_per_class=0)
-  with pytest.raises(ValueError, match='unknown size'):
-    S._parse_sizes('bogus=3')
-  assert S._parse_sizes('test_per_class=4,few_shot_shots=2/8') == {'test_per_class': 4,
-                                                                    'few_shot_shots': (2, 8)}
 
 
 # --------------------------------------------------------------------------------------------------
 # TFDS build and read-back.
 
 
-@pytest.fixture(scope='module')
-def built(tmp_path_factory):
-  import tensorflow_datasets as tfds
-  tfds.disable_progress_bar()
-  from msta_jax.data.builders import synthetic as B
-  data_dir = str(tmp_path_factory.mktemp('tfds'))
-  return data_dir, B.build(data_dir, seed=0, **SMALL)
+@pytest.fixture
+def built(synthetic_small_build):
+  return synthetic_small_build  # Built once per session (tests/conftest.py).
 
 
 def test_png_encoder_is_lossless():
@@ -383,12 +369,3 @@ def test_pipeline_opens_the_build(built):
   assert src.classes == [S.class_name(c) for c in S.plan(SPEC)['b2n_novel_test'].classes]
   ex = pipeline.parse(src.source[0])
   assert len(ex['frames']) == 8 and 0 <= ex['label'] < len(src.classes)
-
-
-def test_command_line(built, capsys):
-  data_dir, _ = built
-  sizes = ','.join(f'{k}={"/".join(map(str, v)) if isinstance(v, tuple) else v}'
-                   for k, v in SMALL.items())
-  assert S.main([f'--data_dir={data_dir}', '--seed=0', f'--sizes={sizes}']) == 0
-  out = capsys.readouterr().out
-  assert re.search(r'b2n_novel_test\s+144 clips\s+48 classes \(novel\)', out), out

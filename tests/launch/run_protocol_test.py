@@ -15,7 +15,7 @@ from msta_jax.tools import protocol_run
 
 
 def _main(capsys, *argv) -> tuple[int, str, str]:
-  rc = protocol_run.main(list(argv))
+  rc = protocol_run.main(['run_protocol', *argv])
   out = capsys.readouterr()
   return rc, out.out, out.err
 
@@ -82,7 +82,7 @@ def test_missing_weights_or_dataset_stop_before_any_run(capsys, tmp_path, monkey
   rc, _, err = _main(capsys, *common)
   assert rc == 1 and 'Download the backbone weights' in err
   rc, _, err = _main(capsys, *common, '--backbone=random', f'--config.data.data_dir={tmp_path}')
-  assert rc == 1 and ('`python -m msta_jax.data.build --dataset=ssv2 --protocol=few_shot '
+  assert rc == 1 and ('`python -m msta_jax.tools.build --dataset=ssv2 --protocol=few_shot '
                       f'--videos_dir=/path/to/ssv2/videos --data_dir={tmp_path}`') in err
 
 

@@ -41,3 +41,13 @@ def test_pair_p_value_counts_pairs_not_videos():
 def test_table_lists_methods():
   text = demo_report.table([_row('msta', 79.2), _row('frame_average', 50.0)])
   assert 'msta' in text and '79.2' in text and '1536' in text
+
+
+def test_axis_table_lists_rows_that_learnt_order():
+  rows = [dict(_row('msta', 88.0), temporal_by_axis={'horizontal': 99.5, 'vertical': 99.0, 'orbit': 56.5,
+                                                      'size': 100.0}),
+          dict(_row('frame_average', 50.0), temporal_by_axis={a: 50.0 for a in ('horizontal', 'orbit')})]
+  text = demo_report.axis_table(rows)
+  assert text.splitlines()[0] == 'protocol | method | horizontal | vertical | orbit | size'
+  assert 'few_shot | msta | 99.5 | 99.0 | 56.5 | 100.0' in text and 'frame_average' not in text
+  assert demo_report.axis_table([_row('msta', 88.0)]) == ''

@@ -15,6 +15,7 @@ from absl import app, flags
 from absl.testing import flagsaver
 
 from msta_jax.data import descriptions as D
+from msta_jax.models.tokenizer import Tokenizer
 from msta_jax.tools import descriptions as tool
 
 # Distinct nouns, so every fake text differs from every other in content, not just in wording.
@@ -85,7 +86,7 @@ def fake():
 
 @pytest.fixture(scope='module')
 def count_tokens():
-  return D.token_counter(32)
+  return Tokenizer(32).count_tokens
 
 
 def base_file(path, entries: dict) -> str:

@@ -2,7 +2,7 @@
 K600 are configurations of it.
 
 Videos follow TFDS's manual_dir convention: the folder the list paths are relative to is the manual dir
-(`DownloadConfig(manual_dir=...)`, `--videos_dir` of `python -m msta_jax.data.build`). A config is either
+(`DownloadConfig(manual_dir=...)`, `--videos_dir` of `python -m msta_jax.tools.build`). A config is either
 
 - named, `<dataset>_<split set>_<protocol>[_<k600 definition>]` (e.g. `hmdb51_vifi_few_shot`): the lists
   of every option of that protocol in a split set (splits.py), each list stored once as a TFDS split; or
@@ -29,6 +29,7 @@ import re
 from typing import Any, Iterator
 
 import tensorflow_datasets as tfds
+from tqdm import auto as tqdm
 
 from msta_jax.data import classes as classes_lib
 from msta_jax.data import decode
@@ -274,7 +275,7 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
   BUILDER_CONFIGS = _named_configs()
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       'Put the videos in one folder laid out as the lists expect (docs/splits.md) and pass it as '
-      'manual_dir (--videos_dir of python -m msta_jax.data.build).')
+      'manual_dir (--videos_dir of python -m msta_jax.tools.build).')
 
   def __init__(self, *, storage: decode.StorageOptions = decode.StorageOptions(), workers: int = 0,
                splits_dir: str | None = None, progress: bool = True,
@@ -332,7 +333,7 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
       md['splits'][s.name]['omitted'] = f'all {len(s.entries)} videos quarantined: the split is not stored'
     if not generators:
       raise ValueError(f'every listed video under {videos_dir} was quarantined, nothing to store: '
-                       f'{self.quarantine.summary()}; run python -m msta_jax.data.probe on a few of them')
+                       f'{self.quarantine.summary()}; run python -m msta_jax.tools.probe on a few of them')
     return generators
 
   def _generate_examples(self, split: str, results: Iterator[decode.StoreResult]):
@@ -358,7 +359,6 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
       self._pool = None
 
   def _decode(self, tasks: list, desc: str) -> Iterator[decode.StoreResult]:
-    from tqdm import auto as tqdm
     bar = tqdm.tqdm(total=len(tasks), desc=f'{self.builder_config.name}/{desc}', unit='video',
                     disable=not self._progress, smoothing=0.05)
     if self._pool is None:
@@ -402,7 +402,7 @@ def load(data_dir: str, name: str) -> tfds.core.DatasetBuilder:
   """The built dataset `name` (named or generic config), read from its files."""
   path = dataset_dir(data_dir, name)
   if not os.path.isfile(os.path.join(path, 'dataset_info.json')):
-    raise FileNotFoundError(f'{path} holds no built dataset; run python -m msta_jax.data.build first')
+    raise FileNotFoundError(f'{path} holds no built dataset; run python -m msta_jax.tools.build first')
   return tfds.builder_from_directory(path)
 
 

@@ -1,7 +1,7 @@
 """Checks that videos decode, with the verdicts a build uses (decode.py): one JSON line per file, then a
 summary line.
 
-  python -m msta_jax.data.probe DIR_OR_FILES... [--workers=N] [--min_frames=8]
+  python -m msta_jax.tools.probe DIR_OR_FILES... [--workers=N] [--min_frames=8]
 
 Folders are searched recursively for files with a video extension (decode.VIDEO_EXTENSIONS); files named
 on the command line are probed whatever their extension. Lines come sorted by path; each holds path,
@@ -21,6 +21,7 @@ from typing import Iterable, Iterator, TextIO
 from absl import flags
 
 from msta_jax.data import decode
+from msta_jax.tools import cli
 
 
 def find_videos(inputs: Iterable[str], extensions: tuple[str, ...] = decode.VIDEO_EXTENSIONS) -> list[str]:
@@ -95,4 +96,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == '__main__':
-  sys.exit(main(sys.argv))
+  cli.run(main)

@@ -1,4 +1,4 @@
-"""Tests for `python -m msta_jax.data.build` and the video_folder builder: real videos written with PyAV
+"""Tests for `python -m msta_jax.tools.build` and the video_folder builder: real videos written with PyAV
 (good ones in every format, and broken ones), built into TFDS datasets and read back."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from msta_jax.data import build
+from msta_jax.tools import build
 from msta_jax.data import builders
 from msta_jax.data import splits_generate
 from tests.data.decode_test import gray

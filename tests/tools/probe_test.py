@@ -1,4 +1,4 @@
-"""Tests for `python -m msta_jax.data.probe` and `python -m msta_jax.tools.splits check --probe`."""
+"""Tests for `python -m msta_jax.tools.probe` and `python -m msta_jax.tools.splits check --probe`."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from absl import flags
 from absl.testing import flagsaver
 
 from msta_jax.data import classes
-from msta_jax.data import probe
+from msta_jax.tools import probe
 from msta_jax.tools import splits as splits_tool
 from tests.data.decode_test import write_broken
 from tests.data.decode_test import write_video

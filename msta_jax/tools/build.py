@@ -2,13 +2,13 @@
 
 Your own lists (`path label` per line, paths relative to --videos_dir):
 
-  python -m msta_jax.data.build --name=NAME --videos_dir=DIR --split train=LIST --split test=LIST \
+  python -m msta_jax.tools.build --name=NAME --videos_dir=DIR --split train=LIST --split test=LIST \
       --data_dir=OUT [--classes=FILE]
 
 A named dataset: every list of one protocol of a split set (fetched with `python -m msta_jax.tools.splits
 fetch`, or generated), with the class list each list indexes (full, base, novel, K600 split N):
 
-  python -m msta_jax.data.build --dataset=hmdb51 --protocol=few_shot [--split_set=vifi] \
+  python -m msta_jax.tools.build --dataset=hmdb51 --protocol=few_shot [--split_set=vifi] \
       [--definition=mixed|val_only] [--splits_dir=DIR] --videos_dir=DIR --data_dir=OUT
 
 Output: OUT/video_folder/<name>/1.0.0 (array_record files, metadata.json with class lists, split-set
@@ -25,6 +25,7 @@ from absl import flags
 
 from msta_jax.data import decode
 from msta_jax.data import splits
+from msta_jax.tools import cli
 
 SHOW_FILES = 20  # Quarantined files printed at the end; the report lists all.
 
@@ -85,7 +86,7 @@ def _parse_splits(values: list[str]) -> dict[str, str]:
 
 def config_from_flags(fv: flags.FlagValues):
   """The VideoFolderConfig the flags ask for (imports TensorFlow)."""
-  from msta_jax.data.builders import video_folder
+  from msta_jax.data.builders import video_folder  # Lazy: TFDS builders import TensorFlow.
   if bool(fv.name) == bool(fv.dataset):
     raise UsageError('give either --name with --split (your own lists) or --dataset with --protocol')
   if fv.name:
@@ -117,8 +118,8 @@ def main(argv: list[str]) -> int:
   if len(rest) > 1:
     print(f'usage error: unexpected arguments {rest[1:]}\n{__doc__}', file=sys.stderr)
     return 2
-  import tensorflow_datasets as tfds
-  from msta_jax.data.builders import video_folder
+  import tensorflow_datasets as tfds  # Lazy: TensorFlow only once the flags are right.
+  from msta_jax.data.builders import video_folder  # Lazy: imports TensorFlow.
   try:
     for flag in ('videos_dir', 'data_dir'):
       if not fv[flag].value:
@@ -156,4 +157,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == '__main__':
-  sys.exit(main(sys.argv))
+  cli.run(main)

@@ -12,8 +12,8 @@
 The paper's numbers (msta.md: MSTA on ViCLIP-B/16) are printed beside ours, labelled `paper
 (ViCLIP-B/16)`, never mixed into our columns. A test list a method cannot score (a linear probe has no
 weights for novel classes: top1 None in results.json) stays None through every aggregate it enters,
-never a zero. Everything here is plain Python and numpy, except `pooled_factor_metrics` (evaluation
-metrics on saved logits).
+never a zero. Everything here is plain Python and numpy; the per-video metrics and the harmonic mean are
+evaluation's own (msta_jax/train/evaluate.py), so a summary computes them exactly as a run does.
 """
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
+
+from msta_jax.train import evaluate
 
 PAPER_LABEL = 'paper (ViCLIP-B/16)'
 # msta.md, top-1 % (supervised: top-1 and top-5). Keys: (protocol, dataset, method); values per K (few-shot),
@@ -66,21 +70,15 @@ def sample_std(values: Sequence[float | None]) -> float | None:
   return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
-def harmonic_mean(a: float | None, b: float | None) -> float | None:
-  if a is None or b is None:
-    return None
-  return 0.0 if a + b == 0 else 2 * a * b / (a + b)
-
-
 def base_to_novel(per_seed: Mapping[int, tuple[float | None, float | None]]) -> dict[str, Any]:
   """{seed: (base top-1, novel top-1)} -> base, novel (seed means), hm = HM(base, novel) (the headline),
   mean_of_hms, per-seed HMs, n."""
   seeds = sorted(per_seed)
   base = mean([per_seed[s][0] for s in seeds])
   novel = mean([per_seed[s][1] for s in seeds])
-  hms = {s: harmonic_mean(*per_seed[s]) for s in seeds}
-  return {'base': base, 'novel': novel, 'hm': harmonic_mean(base, novel), 'mean_of_hms': mean(list(hms.values())),
-          'per_seed_hm': hms, 'n': len(seeds)}
+  hms = {s: evaluate.harmonic_mean(*per_seed[s]) for s in seeds}
+  return {'base': base, 'novel': novel, 'hm': evaluate.harmonic_mean(base, novel),
+          'mean_of_hms': mean(list(hms.values())), 'per_seed_hm': hms, 'n': len(seeds)}
 
 
 def over_splits(per_split: Mapping[str, Sequence[float | None]]) -> dict[str, Any]:
@@ -108,8 +106,6 @@ def pooled_factor_metrics(parts: Sequence[Mapping[str, Any]], factors_of) -> dic
   msta_jax.train.evaluate.factor_metrics, whose per-list values are weighted here by the videos each
   metric counts.
   """
-  import numpy as np
-  from msta_jax.train import evaluate
   sums: dict[str, float] = {}
   counts: dict[str, int] = {}
   for p in parts:
@@ -362,7 +358,7 @@ def plot(rows: Sequence[Row], path: str) -> str | None:
   """One PNG with a panel per protocol and dataset: top-1 vs K (few-shot, the paper dashed), base /
   novel / HM bars (base-to-novel), mean ± std bars per target (zero-shot), top-1 / top-5 (supervised).
   Returns the path, or None when there is nothing to plot."""
-  import matplotlib
+  import matplotlib  # Lazy: only plotting needs it, and the backend must be chosen before pyplot loads.
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   sections: dict[tuple[str, str], list[Row]] = {}

@@ -5,18 +5,19 @@ import numpy as np
 import pytest
 
 from msta_jax.data import synthetic
-from msta_jax.tools import protocol_summary as ps
+from msta_jax.tools import protocol_aggregate as ps
+from msta_jax.train import evaluate
 
 
 def test_base_to_novel_headline_is_the_hm_of_seed_means():
-  assert ps.harmonic_mean(77.24, 65.86) == pytest.approx(71.0975, abs=1e-4)  # The authors' logs: 71.1.
+  assert evaluate.harmonic_mean(77.24, 65.86) == pytest.approx(71.0975, abs=1e-4)  # The authors' logs: 71.1.
   b = ps.base_to_novel({1: (78.0, 60.0), 2: (76.48, 71.72)})
   assert (b['base'], b['novel']) == (pytest.approx(77.24), pytest.approx(65.86))
   assert b['hm'] == pytest.approx(71.0975, abs=1e-4)
   # By hand: HM(78, 60) = 67.8261, HM(76.48, 71.72) = 74.0236; their mean differs from the headline.
   assert b['per_seed_hm'] == {1: pytest.approx(67.8261, abs=1e-4), 2: pytest.approx(74.0236, abs=1e-4)}
   assert b['mean_of_hms'] == pytest.approx(70.9248, abs=1e-4) and b['n'] == 2
-  assert ps.harmonic_mean(0.0, 0.0) == 0.0
+  assert evaluate.harmonic_mean(0.0, 0.0) == 0.0
 
 
 def test_zero_shot_is_mean_and_sample_std_over_splits():
@@ -55,8 +56,8 @@ def test_pooled_factor_metrics_count_every_video_once():
        'classes': np.array(names[:2])}
   # List B: one class whose twin is in another list: counts for top-1 and appearance, not for pairs.
   b = {'logits': np.array([[1.], [1.]]), 'label': np.array([0, 0]), 'classes': np.array([names[8]])}
-  from msta_jax.tools import protocol_run
-  out = ps.pooled_factor_metrics([a, b], protocol_run._synthetic_factors)
+  from msta_jax.tools import demo_results
+  out = ps.pooled_factor_metrics([a, b], demo_results._synthetic_factors)
   assert out['top1'] == pytest.approx(100 * 5 / 6)
   assert out['temporal_top1'] == pytest.approx(62.5)
   assert out['appearance_top1'] == pytest.approx(100.0)

@@ -1,4 +1,6 @@
-"""Config -> objects: the model, its backbone weights, the optimizer. Shared by the trainer and tools."""
+"""A run's config -> the objects the trainer builds from it: the model, its backbone weights, the
+optimizer and its schedule; and `validate`, the check of everything a locked config cannot check itself.
+Shared by the trainer, the protocol runner's preflight, the summary tool and the benchmarks."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,23 +9,13 @@ import os
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
 from msta_jax import models
+from msta_jax.train import losses
 from msta_jax.train import partition
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
-
-
-def msta_config(config: ml_collections.ConfigDict) -> models.MSTAConfig | None:
-  c = config.msta
-  if not c.enabled:
-    return None
-  fields = {f.name for f in dataclasses.fields(models.MSTAConfig)}
-  cfg = models.MSTAConfig(**{k: v for k, v in c.items() if k in fields})
-  cfg.validate()
-  return cfg
 
 
 def dtype(config: ml_collections.ConfigDict):
@@ -41,24 +33,10 @@ def architecture(config: ml_collections.ConfigDict) -> models.ModelConfig:
   return arch.replace(video_mode=config.model.video_mode) if config.model.video_mode else arch
 
 
-def peft_configs(config: ml_collections.ConfigDict) -> dict:
-  """LoRA / AdaptFormer configs of `config` (only those enabled)."""
-  out = {}
-  if config.lora.enabled:
-    out['lora'] = models.LoRAConfig(rank=config.lora.rank, alpha=config.lora.alpha, first_block=config.lora.first_block,
-                                    last_block=config.lora.last_block, targets=tuple(config.lora.targets))
-    out['lora'].validate()
-  if config.adaptformer.enabled:
-    a = config.adaptformer
-    out['adaptformer'] = models.AdaptFormerConfig(bottleneck=a.bottleneck, scale=a.scale, first_block=a.first_block,
-                                                  last_block=a.last_block)
-  return out
-
-
 def build_model(config: ml_collections.ConfigDict, arch: models.ModelConfig | None = None, *,
                 adapters: bool = True) -> models.CLIP:
   """The model of `config` (its new modules included unless `adapters=False`); no weights."""
-  extra = dict(msta=msta_config(config), **peft_configs(config)) if adapters else {}
+  extra = models.adapter_configs(config) if adapters else {}
   return models.get_model(arch or architecture(config), dtype=dtype(config), remat=config.model.remat, **extra)
 
 
@@ -97,7 +75,7 @@ def build_optimizer(config: ml_collections.ConfigDict, labels: dict,
 
 
 # --------------------------------------------------------------------------------------------------
-# Validation before any device work, mesh and parameter placement.
+# Validation before any device work.
 # --------------------------------------------------------------------------------------------------
 
 _CHOICES = {
@@ -108,7 +86,6 @@ _CHOICES = {
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks values a locked config cannot check by itself; errors name the key and what is allowed."""
-  from msta_jax.train import losses
   for key, allowed in _CHOICES.items():
     section, field = key.split('.')
     if config[section][field] not in allowed:
@@ -124,10 +101,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.model.name not in models.CONFIGS and not config.model.init:
     raise ValueError(f'config.model.name={config.model.name!r}; known: {sorted(models.CONFIGS)} '
                      '(or set config.model.init to a checkpoint)')
-  msta_config(config)
-  for i, rule in enumerate(config.freeze):
-    if len(rule) != 2 or rule[1] not in ('trainable', 'frozen'):
-      raise ValueError(f"config.freeze[{i}]={rule!r}; expected (regex, 'trainable' | 'frozen')")
+  models.adapter_configs(config)  # Unknown keys and bad values raise, naming the section.
+  partition.check_rules(config.freeze)
   for i, rule in enumerate(config.sharding):
     if len(rule) != 2:
       raise ValueError(f'config.sharding[{i}]={rule!r}; expected (regex, partition spec tuple)')
@@ -141,41 +116,3 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError('config.batch_size and config.eval.batch_size must be positive')
   if len(config.eval.base_novel) not in (0, 2) or any(s not in d.test_splits for s in config.eval.base_novel):
     raise ValueError(f'config.eval.base_novel={config.eval.base_novel!r} must name two of config.data.test_splits')
-
-
-def make_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
-  """Mesh ('data', 'model') from config.mesh; -1 takes the remaining devices. Fixed sizes whose
-  product is below the device count use the first devices (e.g. one device for a reference run)."""
-  spec = dict(config.mesh)
-  n = jax.device_count()
-  known = int(np.prod([s for s in spec.values() if s != -1]))
-  shape = {k: (n // known if s == -1 else s) for k, s in spec.items()}
-  used = int(np.prod(list(shape.values())))
-  if used > n or (-1 in spec.values() and used != n):
-    raise ValueError(f'config.mesh={config.mesh!r} does not fit {n} devices')
-  if used < n and jax.process_count() > 1:
-    raise ValueError(f'config.mesh={config.mesh!r} uses {used} of {n} devices; multi-process runs use all')
-  for b in (config.batch_size, config.eval.batch_size):
-    if b % shape['data']:
-      raise ValueError(f'batch {b} is not divisible by the {shape["data"]} devices of the data axis')
-  # Auto axes: XLA propagates shardings through the model (no sharding-in-types annotations needed).
-  auto = jax.sharding.AxisType.Auto
-  return jax.make_mesh((shape['data'], shape['model']), ('data', 'model'), axis_types=(auto, auto),
-                       devices=jax.devices()[:used])
-
-
-def param_shardings(tree: dict, rules, mesh: jax.sharding.Mesh) -> dict:
-  """NamedShardings from ordered (regex, spec) rules on '/' paths; unmatched leaves are replicated."""
-  import re
-  from flax import traverse_util
-  from jax.sharding import NamedSharding, PartitionSpec
-  compiled = [(re.compile(rx), tuple(spec)) for rx, spec in rules]
-  out = {}
-  for path, leaf in traverse_util.flatten_dict(tree, sep='/').items():
-    spec = next((s for rx, s in compiled if rx.fullmatch(path)), ())
-    for dim, axis in enumerate(spec):
-      if axis is not None and (dim >= len(leaf.shape) or leaf.shape[dim] % mesh.shape[axis]):
-        raise ValueError(f'config.sharding puts {path} {tuple(leaf.shape)} dim {dim} on mesh axis {axis!r} '
-                         f'of size {mesh.shape[axis]}: not divisible')
-    out[path] = NamedSharding(mesh, PartitionSpec(*spec))
-  return traverse_util.unflatten_dict(out, sep='/')

@@ -1,6 +1,6 @@
 """A contact sheet of what the model sees: augmented training clips (or test views) with their labels.
 
-    python -m msta_jax.data.show --config=configs/tiny.py --split=train [--rows=6] [--out=sheet.png]
+    python -m msta_jax.tools.show --config=configs/tiny.py --split=train [--rows=6] [--out=sheet.png]
 
 One row per clip: its T frames after sampling, augmentation and un-normalisation, labelled with the
 class name. `--split` is 'train' (the config's training split through the training pipeline), 'val',
@@ -15,6 +15,8 @@ from absl import app, flags
 from ml_collections import config_flags
 from PIL import Image, ImageDraw
 
+from msta_jax.data import pipeline, prepare, transforms
+from msta_jax.train import from_config
 
 
 def sheet(clips: np.ndarray, labels: list[str], mean, std, cell: int) -> Image.Image:
@@ -46,13 +48,11 @@ def _define_flags() -> None:
 
 def main(argv: list[str]) -> None:
   del argv
-  from msta_jax.data import pipeline, prepare, transforms
-  from msta_jax.train import builders
   config = _CONFIG.value
   if config is None:
     raise app.UsageError('--config is required')
   prepare.ensure(config.data)
-  arch = builders.architecture(config)
+  arch = from_config.architecture(config)
   clip = pipeline.ClipSpec(arch.vision.num_frames, arch.vision.image_size, tuple(arch.mean), tuple(arch.std))
   d = config.data
   split = {'train': d.train_split, 'val': d.val_split}.get(_SPLIT.value, _SPLIT.value)

@@ -1,7 +1,7 @@
 """The contact sheet: un-normalised frames land in the right cells."""
 import numpy as np
 
-from msta_jax.data import show
+from msta_jax.tools import show
 
 
 def test_sheet_places_frames_and_undoes_normalisation():

@@ -1,0 +1,115 @@
+"""The synthetic demo's rows: DIR/demo_results.json, one row per finished run and test split.
+
+The protocol runner writes it for runs on the synthetic dataset; msta_jax/tools/demo_report.py prints
+the table from it and checks the known answer. A base-to-novel row pools the base and novel test
+videos from the saved per-video logits, so its temporal-pair accuracy counts every video once.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from msta_jax import files
+from msta_jax.data import synthetic
+from msta_jax.tools import protocol_aggregate
+
+SYNTHETIC_B2N = ('b2n_base_test', 'b2n_novel_test')
+
+
+class RunMember(Protocol):
+  """What a row needs of a protocol member (protocol_run.Member)."""
+  protocol: str
+  method: str
+  shots: int | None
+  seed: int
+  workdir: str
+
+  def finished(self) -> bool:
+    ...
+
+
+def _synthetic_factors(classes: Sequence[str]) -> list[dict[str, int]]:
+  """Per class of a synthetic class list: colour, shape and the local id of its time-reversed twin
+  (global id XOR 1, msta_jax.data.synthetic), -1 when the twin is not in the list."""
+  glob = {n: i for i, n in enumerate(synthetic.class_names())}
+  local = {glob[c]: i for i, c in enumerate(classes)}
+  out = []
+  for c in classes:
+    colour, shape, _ = synthetic.factors(glob[c])
+    out.append({'colour': colour, 'shape': shape, 'twin': local.get(synthetic.twin(glob[c]), -1)})
+  return out
+
+
+def temporal_by_axis(workdir: str, splits: Sequence[str]) -> dict[str, float] | None:
+  """Temporal-pair accuracy (%) per motion axis over the videos of `splits` (saved logits), or None
+  when a list was not scored. Shows WHICH pairs a method learnt (orbit direction, a position x
+  velocity product, is the hardest for a frame-wise backbone; see configs/synthetic.py)."""
+  glob = {n: i for i, n in enumerate(synthetic.class_names())}
+  wins: dict[str, list[float]] = {}
+  for split in splits:
+    path = os.path.join(workdir, 'logits', f'{split}.npz')
+    if not os.path.isfile(path):
+      return None
+    with np.load(path) as z:
+      logits, labels, classes = z['logits'], z['label'], [str(c) for c in z['classes']]
+    ids = [glob[c] for c in classes]
+    local = {g: i for i, g in enumerate(ids)}
+    for row, label in enumerate(labels):
+      twin = local.get(synthetic.twin(ids[label]), -1)
+      if twin < 0:
+        continue
+      axis = synthetic.AXES[synthetic.factors(ids[label])[2] // 2]
+      true_s, twin_s = logits[row, label], logits[row, twin]
+      wins.setdefault(axis, []).append(1.0 if true_s > twin_s else 0.5 if true_s == twin_s else 0.0)
+  return {a: float(np.mean(wins[a]) * 100) for a in synthetic.AXES if a in wins}
+
+
+def demo_rows(member: RunMember) -> list[dict[str, Any]]:
+  """demo_results.json rows of one finished synthetic run, in %: one per test split; base-to-novel
+  gives one row whose top1 / temporal_top1 / appearance_top1 count base and novel test videos
+  together (from the saved per-video logits), with base_top1, novel_top1 and hm beside them."""
+  with open(os.path.join(member.workdir, 'results.json'), encoding='utf-8') as f:
+    results = json.load(f)
+  base = {'protocol': member.protocol, 'method': member.method, 'shots': member.shots, 'seed': member.seed}
+  if member.protocol == 'base_to_novel':
+    pooled: dict[str, float] = {}
+    if all(results['test'][s]['top1'] is not None for s in SYNTHETIC_B2N):  # Else a list has no scores.
+      parts = []
+      for split in SYNTHETIC_B2N:
+        with np.load(os.path.join(member.workdir, 'logits', f'{split}.npz')) as z:
+          parts.append({k: z[k] for k in ('logits', 'label', 'classes')})
+      pooled = protocol_aggregate.pooled_factor_metrics(parts, _synthetic_factors)
+    bn = results['base_novel']
+    return [dict(base, split='+'.join(SYNTHETIC_B2N), top1=pooled.get('top1'),
+                 temporal_top1=pooled.get('temporal_top1'), appearance_top1=pooled.get('appearance_top1'),
+                 temporal_chance=50.0 if 'temporal_top1' in pooled else None,
+                 temporal_videos=pooled.get('temporal_videos'),
+                 temporal_by_axis=temporal_by_axis(member.workdir, SYNTHETIC_B2N),
+                 base_top1=bn['base'], novel_top1=bn['novel'], hm=bn['hm'])]
+  return [dict(base, split=split, top1=r['top1'], temporal_top1=r.get('temporal_top1'),
+               appearance_top1=r.get('appearance_top1'), temporal_chance=r.get('temporal_chance'),
+               temporal_videos=r.get('temporal_videos'),
+               temporal_by_axis=temporal_by_axis(member.workdir, (split,)),
+               base_top1=None, novel_top1=None, hm=None)
+          for split, r in results['test'].items()]
+
+
+def write_demo_results(workdir: str, members: Sequence[RunMember]) -> str:
+  """Merges this invocation's finished synthetic runs into DIR/demo_results.json, keyed by (protocol,
+  method, shots, seed, split): rows of other protocols written there before are kept."""
+  path = os.path.join(workdir, 'demo_results.json')
+  key = lambda r: (r['protocol'], r['method'], r['shots'], r['seed'], r['split'])
+  rows = {}
+  if os.path.isfile(path):
+    with open(path, encoding='utf-8') as f:
+      rows = {key(r): r for r in json.load(f)}
+  for m in members:
+    if m.finished():
+      rows.update({key(r): r for r in demo_rows(m)})
+  order = lambda k: tuple('' if v is None else str(v).zfill(6) if isinstance(v, int) else v for v in k)
+  files.write_json(path, [rows[k] for k in sorted(rows, key=order)], indent=1, sort_keys=True)
+  return path
