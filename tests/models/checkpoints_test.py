@@ -9,11 +9,11 @@ from safetensors.numpy import load_file, save_file
 
 from msta_jax import models
 from msta_jax.models import checkpoints as ckpt
-from tests.models import refs
 
 
 @pytest.fixture(scope='module')
 def hf_dir(tmp_path_factory):
+  from tests.models import refs  # Lazy, as it needs torch: the tests without hf_dir run without it.
   path = str(tmp_path_factory.mktemp('hf'))
   refs.hf_clip(refs.SMALL_VISION, refs.SMALL_TEXT, projection_dim=48).save_pretrained(path)
   return path
@@ -77,6 +77,7 @@ def test_wrong_file_types_get_clear_errors(tmp_path):
 
 
 def test_hf_pytorch_bin_reads_without_torch_load(hf_dir, tmp_path):
+  from tests.models import refs
   hf = refs.hf_clip(refs.SMALL_VISION, refs.SMALL_TEXT, projection_dim=48)
   hf.save_pretrained(str(tmp_path), safe_serialization=False)
   assert os.path.exists(tmp_path / 'pytorch_model.bin')

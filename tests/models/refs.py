@@ -6,8 +6,9 @@ import collections
 from typing import Optional
 
 import numpy as np
-import torch
 import transformers
+
+from tests.torch_or_skip import torch  # Skips the importing test module where torch is absent.
 
 # Odd small sizes: widths differ between towers, 3 heads of 32, patch 8 on 40 px (5x5 grid).
 SMALL_VISION = dict(hidden_size=96, intermediate_size=200, num_hidden_layers=2, num_attention_heads=3,
