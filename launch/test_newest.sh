@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The newest stack we test: Python 3.12 with the newest jax, flax, optax, orbax-checkpoint, chex,
 # transformers 5.x, TensorFlow/TFDS, grain, array_record and PyAV, at the exact versions of
-# requirements/lock-py312-newest.txt. Creates .venv-newest if missing (else reuses it) and runs the suite
-# there, less the tests that need torch (no CPU build of torch 2.13.0 for Python 3.12 here: they skip).
+# requirements/lock-py312-newest.txt. Creates .venv-newest if missing (else reuses it) and runs the
+# suite there with launch/test.sh.
 #
 #   bash launch/test_newest.sh [--relock] [PYTEST_ARGS...]
 #
+# Without PYTEST_ARGS it runs everything but the tests marked slow (the full-size and multi-process ones,
+# which the main suite runs): models, train step, data pipeline, trainer end to end, tools, in ~10 min
+# on 2 cores. Tests that need torch skip: there is no CPU build of torch 2.13.0 for Python 3.12 here.
 # --relock re-resolves the newest versions pyproject.toml admits into a fresh .venv-newest and rewrites
-# the lock from it (commit the lock with any fixes). PYTHON: a Python 3.12 (default python3.12, via
-# pyenv where it is installed).
+# the lock from it (commit the lock with any fixes). PYTHON: a Python 3.12 (default: pyenv's 3.12.x
+# where pyenv is installed, else python3.12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-newest
@@ -33,11 +36,8 @@ if [ "${1:-}" = --relock ]; then
   } > "$lock"
 fi
 VENV="$venv" LOCK="$lock" PYTHON="$py" bash launch/setup_venv.sh "" pytest
-export USE_TF=0                     # transformers must not import TensorFlow.
-export TF_CPP_MIN_LOG_LEVEL=2
-export XLA_FLAGS="${XLA_FLAGS:-} --xla_force_host_platform_device_count=8"
-export JAX_PLATFORMS=cpu
-"$venv/bin/python" -c 'import jax, flax, transformers, numpy, sys
+USE_TF=0 "$venv/bin/python" -c 'import jax, flax, transformers, numpy, sys
 print("newest stack: Python %s, jax %s, flax %s, transformers %s, numpy %s" % (
     sys.version.split()[0], jax.__version__, flax.__version__, transformers.__version__, numpy.__version__))'
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
+[ $# -gt 0 ] || set -- -m 'not slow'
+TEST_VENV="$venv" exec bash launch/test.sh "$@"
