@@ -38,7 +38,7 @@ from absl import app, flags  # noqa: E402
 from msta_jax import compilation, models  # noqa: E402
 from msta_jax.models import transformer as tfm  # noqa: E402
 
-from common import cores, cpu_name, hf_clip  # noqa: E402  (benchmarks/common.py)
+from common import cores, cpu_name, hf_clip, projected  # noqa: E402  (benchmarks/common.py)
 
 _MODEL = flags.DEFINE_string('model', 'clip_b16', 'Architecture from models.CONFIGS (frame_average).')
 _IMAGES = flags.DEFINE_integer('images', 8, 'Images per call.')
@@ -120,11 +120,11 @@ def main(argv):
 
   def torch_image():
     with torch.inference_mode():
-      return hf.get_image_features(pixel_values=images_t).numpy()
+      return projected(hf.get_image_features(pixel_values=images_t)).numpy()
 
   def torch_text():
     with torch.inference_mode():
-      return hf.get_text_features(input_ids=ids_t).numpy()
+      return projected(hf.get_text_features(input_ids=ids_t)).numpy()
 
   impls = {
       'image': {'pytorch': torch_image, 'ours': run(compiled(model.encode_image, images_j), images_j)},

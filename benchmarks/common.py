@@ -25,6 +25,12 @@ def hf_clip(cfg: models.ModelConfig, seed: int):
   return transformers.CLIPModel(hf_cfg).eval()
 
 
+def projected(out):
+  """The tensor of HF CLIP's get_image_features / get_text_features: transformers 4 returns it, 5 returns
+  model outputs holding it as pooler_output."""
+  return getattr(out, 'pooler_output', out)
+
+
 def cpu_name() -> str:
   try:
     for line in open('/proc/cpuinfo'):

@@ -214,7 +214,7 @@ def measure_pytorch(config, num_classes: int) -> dict:
   AdamW with the config's hyper-parameters, autocast bf16 when the config computes in bfloat16."""
   import torch
   import torch.nn.functional as F
-  from common import hf_clip
+  from common import hf_clip, projected
   arch = from_config.architecture(config)
   if arch.video_mode != 'frame_average':
     raise app.UsageError('--pytorch needs a frame_average (CLIP) config, e.g. '
@@ -237,9 +237,9 @@ def measure_pytorch(config, num_classes: int) -> dict:
 
   def one_step():
     with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
-      frames = model.get_image_features(pixel_values=video.flatten(0, 1))
+      frames = projected(model.get_image_features(pixel_values=video.flatten(0, 1)))
       vid = frames.view(b, v.num_frames, -1).mean(1)
-      cls = model.get_text_features(input_ids=ids)
+      cls = projected(model.get_text_features(input_ids=ids))
       logits = model.logit_scale.exp() * F.normalize(vid.float(), dim=-1) @ F.normalize(cls.float(), dim=-1).T
       loss = F.cross_entropy(logits, labels)
     opt.zero_grad(set_to_none=True)

@@ -37,9 +37,17 @@ def clean(text: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _fast_tokenizer():
-  from transformers import CLIPTokenizerFast  # Lazy: transformers takes seconds to import; once, cached.
-  return CLIPTokenizerFast(vocab_file=os.path.join(VOCAB_DIR, 'vocab.json'),
-                           merges_file=os.path.join(VOCAB_DIR, 'merges.txt'))
+  import transformers
+  # from_pretrained on the folder reads vocab.json + merges.txt in transformers 4.x and 5.x alike (5.x
+  # ignores the vocab_file= / merges_file= arguments and silently builds an empty vocabulary).
+  # CLIPTokenizerFast is CLIPTokenizer in 5.x, where every tokenizer is the fast one.
+  tok = transformers.CLIPTokenizerFast.from_pretrained(VOCAB_DIR)
+  special = tok.convert_tokens_to_ids(['<|startoftext|>', '<|endoftext|>'])
+  if len(tok) != VOCAB_SIZE or special != [SOT_ID, EOT_ID]:
+    raise RuntimeError(f'transformers {transformers.__version__} read {VOCAB_DIR} as a CLIP tokenizer with '
+                       f'{len(tok)} tokens and SOT/EOT ids {special}, not {VOCAB_SIZE} and {[SOT_ID, EOT_ID]}: '
+                       'check that vocab.json and merges.txt are there and that this transformers reads them.')
+  return tok
 
 
 class Tokenizer:

@@ -22,9 +22,19 @@ SOURCE_SHA256 = '924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804
 NUM_MERGES = 49152 - 256 - 2
 
 
+def bytes_to_unicode() -> dict[int, str]:
+  """Byte -> printable character, in the order the vocabulary lists them (OpenAI's and GPT-2's map).
+
+  Printable Latin-1 bytes stand for themselves; the other 68 (control characters, space, ...) map to
+  U+0100 onwards, in byte order. Ours, since transformers 5 dropped it from its CLIP tokenizer module.
+  """
+  printable = [*range(ord('!'), ord('~') + 1), *range(ord('¡'), ord('¬') + 1), *range(ord('®'), ord('ÿ') + 1)]
+  others = [b for b in range(256) if b not in printable]
+  return {**{b: chr(b) for b in printable}, **{b: chr(256 + i) for i, b in enumerate(others)}}
+
+
 def derive(bpe_gz: str) -> tuple[dict[str, int], list[str]]:
   """Returns (vocab token -> id, merge lines) exactly as OpenAI's SimpleTokenizer builds them."""
-  from transformers.models.clip.tokenization_clip import bytes_to_unicode  # Lazy: seconds to import.
   raw = open(bpe_gz, 'rb').read()
   digest = hashlib.sha256(raw).hexdigest()
   if digest != SOURCE_SHA256:

@@ -6,8 +6,9 @@ import collections
 from typing import Optional
 
 import numpy as np
-import torch
 import transformers
+
+from tests.torch_or_skip import torch  # Skips the importing test module where torch is absent.
 
 # Odd small sizes: widths differ between towers, 3 heads of 32, patch 8 on 40 px (5x5 grid).
 SMALL_VISION = dict(hidden_size=96, intermediate_size=200, num_hidden_layers=2, num_attention_heads=3,
@@ -41,16 +42,20 @@ def hf_clip(vision: dict, text: dict, projection_dim: int, seed: int = 0) -> tra
   return model
 
 
+def _projected(out) -> np.ndarray:
+  """transformers 4's get_*_features return the projected features; 5's, outputs with them as pooler_output."""
+  return getattr(out, 'pooler_output', out).numpy()
+
+
 def image_features(model, images: np.ndarray) -> np.ndarray:
   """images NHWC float32 -> HF get_image_features."""
   with torch.no_grad():
-    out = model.get_image_features(pixel_values=torch.from_numpy(images).permute(0, 3, 1, 2))
-  return out.numpy()
+    return _projected(model.get_image_features(pixel_values=torch.from_numpy(images).permute(0, 3, 1, 2)))
 
 
 def text_features(model, ids: np.ndarray) -> np.ndarray:
   with torch.no_grad():
-    return model.get_text_features(input_ids=torch.from_numpy(ids).long()).numpy()
+    return _projected(model.get_text_features(input_ids=torch.from_numpy(ids).long()))
 
 
 def _blocks(layers, prefix: str, sd: dict) -> None:

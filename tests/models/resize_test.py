@@ -1,12 +1,12 @@
 """Positional-embedding resizing matches torch's F.interpolate, and load() applies it."""
 import numpy as np
 import pytest
-import torch
 from absl import logging
 
 from msta_jax import models
 from msta_jax.models import resize
 from tests.models import refs
+from tests.torch_or_skip import torch  # Skips this module where torch is absent.
 
 
 @pytest.mark.parametrize('n_in,n_out', [(8, 12), (8, 16), (3, 7)])

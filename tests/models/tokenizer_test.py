@@ -1,11 +1,13 @@
-"""The offline tokenizer against transformers' slow CLIPTokenizer (which applies ftfy like OpenAI)."""
+"""The offline tokenizer against OpenAI's tokenizer steps in plain Python (tests/models/clip_bpe_ref.py),
+and that reference against transformers' slow CLIPTokenizer where transformers still has one (4.x)."""
 import os
 
 import numpy as np
 import pytest
-from transformers import CLIPTokenizer
+import transformers
 
 from msta_jax.models import tokenizer as T
+from tests.models import clip_bpe_ref
 
 # Punctuation, case, whitespace, unicode, numbers, contractions, HTML entities, CJK, length.
 AGREE = ['Hello, World!', 'a   b\t\nc', 'Ünïcödé ÇAFÉ', "don't can't I'm", '$12.50 + 3%', '日本語のテキスト',
@@ -15,14 +17,19 @@ AGREE = ['Hello, World!', 'a   b\t\nc', 'Ünïcödé ÇAFÉ', "don't can't I'm",
 FTFY_FIXES = ['schÃ¶n mojibake', 'ﬁnancial ligature', '“smart quotes”', 'ＦＵＬＬＷＩＤＴＨ']
 
 
+VOCAB, MERGES = os.path.join(T.VOCAB_DIR, 'vocab.json'), os.path.join(T.VOCAB_DIR, 'merges.txt')
+
+
 @pytest.fixture(scope='module')
-def slow():
-  return CLIPTokenizer(os.path.join(T.VOCAB_DIR, 'vocab.json'), os.path.join(T.VOCAB_DIR, 'merges.txt'))
+def ref():
+  return clip_bpe_ref.SimpleTokenizer(VOCAB, MERGES)
 
 
-def test_vocab_is_clip(slow):
-  assert len(slow.get_vocab()) == T.VOCAB_SIZE == 49408
-  assert slow.convert_tokens_to_ids(['<|startoftext|>', '<|endoftext|>']) == [T.SOT_ID, T.EOT_ID]
+def test_vocab_is_clip(ref):
+  assert len(ref.vocab) == T.VOCAB_SIZE == 49408
+  assert [ref.vocab['<|startoftext|>'], ref.vocab['<|endoftext|>']] == [T.SOT_ID, T.EOT_ID]
+  byte_chars = list(clip_bpe_ref.bytes_to_unicode().values())  # derive_vocab's layout: bytes, bytes</w>, merges.
+  assert list(ref.vocab)[:512] == byte_chars + [c + '</w>' for c in byte_chars]
   ids, mask = T.Tokenizer(8)(['a diagram'])  # The ids OpenAI's README shows for this text.
   assert ids.tolist() == [[49406, 320, 22697, 49407, 0, 0, 0, 0]]
   assert mask.tolist() == [[True] * 4 + [False] * 4]
@@ -30,14 +37,22 @@ def test_vocab_is_clip(slow):
 
 
 @pytest.mark.parametrize('text', AGREE + FTFY_FIXES)
-def test_fast_with_cleaning_matches_slow(slow, text):
-  assert T.Tokenizer(77).bpe_ids([text])[0] == slow(text, add_special_tokens=False)['input_ids']
+def test_fast_with_cleaning_matches_reference(ref, text):
+  assert T.Tokenizer(77).bpe_ids([text])[0] == ref.encode(text)
 
 
 @pytest.mark.parametrize('text', FTFY_FIXES)
-def test_raw_fast_tokenizer_differs_where_ftfy_repairs(slow, text):
+def test_raw_fast_tokenizer_differs_where_ftfy_repairs(ref, text):
   raw = T._fast_tokenizer()(text, add_special_tokens=False)['input_ids']
-  assert raw != slow(text, add_special_tokens=False)['input_ids']
+  assert raw != ref.encode(text)
+
+
+@pytest.mark.skipif(not hasattr(transformers.CLIPTokenizer, 'bpe'),
+                    reason=f'transformers {transformers.__version__} has no slow (Python) CLIPTokenizer')
+def test_reference_matches_transformers_slow_tokenizer(ref):
+  slow = transformers.CLIPTokenizer(VOCAB, MERGES)
+  for text in AGREE + FTFY_FIXES:
+    assert ref.encode(text) == slow(text, add_special_tokens=False)['input_ids'], text
 
 
 def test_truncation_keeps_eot_last_and_pads_with_zero():

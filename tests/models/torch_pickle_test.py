@@ -7,7 +7,6 @@ import zipfile
 
 import numpy as np
 import pytest
-import torch
 
 from msta_jax import models
 from msta_jax.models import torch_pickle
@@ -50,6 +49,7 @@ def test_exploit_inside_torchscript_archive_is_refused(tmp_path):
 
 
 def test_out_of_bounds_tensor_record_is_refused(tmp_path):
+  from tests.torch_or_skip import torch  # Lazy: the tests that write no torch file run without torch.
   path = str(tmp_path / 'ok.pth')
   torch.save({'w': torch.arange(6, dtype=torch.float32)}, path)
   with zipfile.ZipFile(path) as z:
@@ -65,6 +65,7 @@ def test_out_of_bounds_tensor_record_is_refused(tmp_path):
 
 
 def test_reads_dtypes_strides_and_config_objects(tmp_path):
+  from tests.torch_or_skip import torch  # Lazy: the tests that write no torch file run without torch.
   path = str(tmp_path / 'mixed.pth')
   base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
   torch.save({'model': {'t': base.T, 'h': base.half(), 'b': base.bfloat16(), 'i': torch.arange(3)},
@@ -80,6 +81,7 @@ def test_reads_dtypes_strides_and_config_objects(tmp_path):
 
 
 def test_legacy_format_gets_a_clear_error(tmp_path):
+  from tests.torch_or_skip import torch  # Lazy: the tests that write no torch file run without torch.
   path = str(tmp_path / 'legacy.pth')
   torch.save({'w': torch.zeros(2)}, path, _use_new_zipfile_serialization=False)
   with pytest.raises(ValueError, match='legacy'):

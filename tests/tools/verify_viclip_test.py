@@ -5,11 +5,9 @@ import sys
 
 import av
 import numpy as np
-import torch
 
 from msta_jax.models import IMAGENET_MEAN, IMAGENET_STD
 from msta_jax.tools import verify_viclip as vv
-from tests.models import refs
 
 
 def _write_mp4(path, frames):
@@ -33,6 +31,8 @@ def test_demo_frames_sampling_and_normalisation():
 
 
 def test_tool_runs_and_reports(tmp_path):
+  from tests.models import refs  # Lazy, as it needs torch: the sampling test above runs without it.
+  from tests.torch_or_skip import torch
   hf = refs.hf_clip(refs.HEADS64_VISION, refs.HEADS64_TEXT, projection_dim=48, seed=9)
   ckpt = str(tmp_path / 'viclip.pth')
   torch.save({'model': refs.viclip_state_dict(hf, np.zeros((8, 128), np.float32))}, ckpt)

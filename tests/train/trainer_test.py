@@ -129,7 +129,7 @@ def test_two_processes_on_localhost_count_every_video_once(data_dir, tmp_path):
     port = s.getsockname()[1]
   args = _main(tmp_path, data_dir, '--config.optim.epochs=0.5', '--config.mesh=((\'data\', 2), (\'model\', 1))')[3:]
   run = subprocess.run(['bash', 'launch/local_multiprocess.sh', f'--port={port}', '--', *args],
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHON=sys.executable))
   assert run.returncode == 0, (tmp_path / 'process_0.log').read_text()[-3000:] + run.stderr
   res = json.loads((tmp_path / 'results.json').read_text())
   assert res['test']['few_shot_test']['num_videos'] == 96 * 4  # Each video scored once over 2 hosts.
