@@ -9,7 +9,8 @@ from msta_jax.train import trainer
 
 SMALL = 'val_per_class=2,test_per_class=2,pretrain_per_class=2'
 W, D, V = 64, 32, 49408          # tiny_clip width, adapter bottleneck, vocabulary.
-DOWN, MID, UP, CONV = W * D + D, D * D + D, D * W + W, 3 * W + W
+K = synthetic.get_config().msta.temporal_kernel  # 5 taps on the demo's tiny backbone.
+DOWN, MID, UP, CONV = W * D + D, D * D + D, D * W + W, K * W + W
 
 
 @pytest.fixture(scope='module')
