@@ -33,39 +33,42 @@ class RunMember(Protocol):
 
 
 def _synthetic_factors(classes: Sequence[str]) -> list[dict[str, int]]:
-  """Per class of a synthetic class list: colour, shape and the local id of its time-reversed twin
-  (global id XOR 1, msta_jax.data.synthetic), -1 when the twin is not in the list."""
+  """Per class of a synthetic class list: colour, shape, motion axis (index into synthetic.AXES) and the
+  local id of its time-reversed twin (global id XOR 1, msta_jax.data.synthetic), -1 when the twin is
+  not in the list."""
   glob = {n: i for i, n in enumerate(synthetic.class_names())}
   local = {glob[c]: i for i, c in enumerate(classes)}
   out = []
   for c in classes:
-    colour, shape, _ = synthetic.factors(glob[c])
-    out.append({'colour': colour, 'shape': shape, 'twin': local.get(synthetic.twin(glob[c]), -1)})
+    colour, shape, motion = synthetic.factors(glob[c])
+    out.append({'colour': colour, 'shape': shape, 'axis': motion // 2,
+                'twin': local.get(synthetic.twin(glob[c]), -1)})
   return out
 
 
 def temporal_by_axis(workdir: str, splits: Sequence[str]) -> dict[str, float] | None:
   """Temporal-pair accuracy (%) per motion axis over the videos of `splits` (saved logits), or None
   when a list was not scored. Shows WHICH pairs a method learnt (orbit direction, a position x
-  velocity product, is the hardest for a frame-wise backbone; see configs/synthetic.py)."""
-  glob = {n: i for i, n in enumerate(synthetic.class_names())}
-  wins: dict[str, list[float]] = {}
+  velocity product, is the hardest for a frame-wise backbone; see configs/synthetic.py). Each axis is
+  the pooled metric of protocol_aggregate over that axis's videos."""
+  parts = []
   for split in splits:
     path = os.path.join(workdir, 'logits', f'{split}.npz')
     if not os.path.isfile(path):
       return None
     with np.load(path) as z:
-      logits, labels, classes = z['logits'], z['label'], [str(c) for c in z['classes']]
-    ids = [glob[c] for c in classes]
-    local = {g: i for i, g in enumerate(ids)}
-    for row, label in enumerate(labels):
-      twin = local.get(synthetic.twin(ids[label]), -1)
-      if twin < 0:
-        continue
-      axis = synthetic.AXES[synthetic.factors(ids[label])[2] // 2]
-      true_s, twin_s = logits[row, label], logits[row, twin]
-      wins.setdefault(axis, []).append(1.0 if true_s > twin_s else 0.5 if true_s == twin_s else 0.0)
-  return {a: float(np.mean(wins[a]) * 100) for a in synthetic.AXES if a in wins}
+      parts.append({k: z[k] for k in ('logits', 'label', 'classes')})
+  out = {}
+  for a, name in enumerate(synthetic.AXES):
+    subset = []
+    for p in parts:
+      axis = np.array([f['axis'] for f in _synthetic_factors([str(c) for c in p['classes']])])
+      keep = axis[p['label']] == a
+      subset.append(dict(p, logits=p['logits'][keep], label=p['label'][keep]))
+    pooled = protocol_aggregate.pooled_factor_metrics(subset, _synthetic_factors)
+    if 'temporal_top1' in pooled:
+      out[name] = pooled['temporal_top1']
+  return out
 
 
 def demo_rows(member: RunMember) -> list[dict[str, Any]]:
