@@ -5,8 +5,10 @@
 - msta: the paper's adapters in both towers (configs/base.py), backbone frozen.
 - msta_no_temporal_conv: the same adapters with the temporal conv switched off, so what the temporal
   path buys shows in a side-by-side run.
-- frame_average: the backbone applied to each frame alone and the frame features averaged, ALL weights
-  fine-tuned (ViFi-CLIP's recipe; on the CLIP backbone this is the ViFi-CLIP baseline).
+- frame_average: the backbone applied to each frame alone and the frame features averaged, every weight
+  fine-tuned but the token embedding (ViFi-CLIP's recipe; on the CLIP backbone this is the ViFi-CLIP
+  baseline). ViFi-CLIP embeds the class prompts' tokens once, under no_grad, into a buffer
+  (`complete_text_embeddings`, trainers/vificlip.py) and never trains the token table.
 - zero_shot: no training; class-name prompts against the backbone as it is.
 - pretrain: contrastive video-caption training of every weight (tiny backbones, labs' own backbones).
 - full_finetune: every weight of the backbone trains, its own video mode kept (ViCLIP joint).
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 ALL_TRAINABLE = (('.*', 'trainable'),)
 ALL_FROZEN = (('.*', 'frozen'),)
+VIFI_CLIP = (('text/token_embedding/.*', 'frozen'), ('.*', 'trainable'))  # See frame_average above.
 
 
 def _msta(c) -> None:
@@ -37,7 +40,7 @@ def _msta_no_temporal_conv(c) -> None:
 def _frame_average(c) -> None:
   c.msta.enabled = False
   c.model.video_mode = 'frame_average'
-  c.freeze = ALL_TRAINABLE
+  c.freeze = VIFI_CLIP
   c.loss.consistency_weight = 0.0   # ViFi-CLIP trains with cross-entropy alone.
 
 

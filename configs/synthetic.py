@@ -68,5 +68,5 @@ def get_config(arg: str | None = None):
   else:
     methods.apply(c, a.method)
     if a.method == 'frame_average':
-      c.optim.lr = 1e-4  # All weights train: ViFi-CLIP fine-tunes at a smaller rate than adapters.
+      c.optim.lr = 1e-4  # The backbone trains: ViFi-CLIP fine-tunes at a smaller rate than adapters.
   return c

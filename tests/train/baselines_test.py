@@ -42,7 +42,7 @@ EXPECTED = {
     'lora': 2 * 2 * 2 * (W * 8 + 8 * W),         # towers x blocks x (q, v), rank 8, no biases.
     'adaptformer': 2 * 2 * (W * 64 + 64 + 64 * W + W),  # towers x blocks x (down + up), bottleneck 64.
     'full_finetune': TOTAL,
-    'frame_average': TOTAL,
+    'frame_average': TOTAL - V * W,               # ViFi-CLIP never trains the token table.
 }
 
 
