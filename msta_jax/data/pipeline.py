@@ -122,6 +122,18 @@ def open_split(data_dir: str, name: str, split: str) -> SplitSource:
   return SplitSource(path, split, source, list(split_meta['classes']), split_meta, meta)
 
 
+def video_ids(src: SplitSource, index: np.ndarray, list_index: np.ndarray | None) -> np.ndarray:
+  """The video id of each scored example: its path as the split's list writes it (the build's
+  lists/<split>.txt, line `list_index`), or for generated data `<split>/<storage index>` (stable: the
+  generator is deterministic)."""
+  listed = os.path.join(src.path, 'lists', f'{src.split}.txt')
+  if list_index is None or not os.path.isfile(listed):
+    return np.asarray([f'{src.split}/{i:06d}' for i in index])
+  with open(listed, encoding='utf-8') as f:
+    paths = f.read().splitlines()
+  return np.asarray([paths[i] for i in list_index])
+
+
 def parse(record) -> dict[str, Any]:
   """tf.train.Example -> {'frames': [encoded bytes], 'label': int, other scalar features}."""
   out: dict[str, Any] = {}
@@ -263,6 +275,8 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
     video = transforms.clip_views(lambda idx: transforms.decode_frames(ex['frames'], idx), len(ex['frames']),
                                   clip.num_frames, clip.image_size, clips, crops, resize, clip.mean, clip.std)
     out.update(video=video, index=np.int32(i), mask=np.float32(1))
+    if 'list_index' in ex:  # Built from a list (video_folder >= 1.1.0): its position there.
+      out['list_index'] = np.int32(ex['list_index'])
     return out
 
   ds = grain.MapDataset.source(mine).map(load).batch(local, drop_remainder=True)

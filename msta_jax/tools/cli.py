@@ -18,6 +18,27 @@ def _leave_to_main(argv: Sequence[str]) -> list[str]:
   return list(argv)
 
 
+HELP_FLAGS = ('--help', '-h', '-?', '--helpfull', '--helpshort')
+
+
+def print_help_if_asked(argv: Sequence[str], doc: str, fv: flags.FlagValues) -> bool:
+  """For tools with a private FlagValues (absl's --help knows only the global one): prints the usage and
+  every flag when argv asks for help; True if it did (main then returns 0)."""
+  if not any(a in HELP_FLAGS for a in argv[1:]):
+    return False
+  print(f'{doc.strip()}\n\nFlags:\n{fv.get_help()}')
+  return True
+
+
+def quiet_libraries() -> None:
+  """Library INFO chatter (TensorFlow, TFDS, Orbax, grain, absl) off: warnings and errors still show."""
+  import logging as py_logging  # pylint: disable=g-import-not-at-top
+  from absl import logging
+  logging.set_verbosity(logging.WARNING)
+  for name in ('tensorflow', 'tensorflow_datasets', 'orbax', 'grain', 'jax'):
+    py_logging.getLogger(name).setLevel(py_logging.WARNING)
+
+
 def run(main: Callable[[list[str]], int | None]) -> None:
   """app.run(main) for a tool whose `main(argv)` parses its own flags (argv[0] is the program)."""
   app.run(main, flags_parser=_leave_to_main)

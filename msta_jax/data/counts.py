@@ -1,0 +1,56 @@
+"""How complete a built dataset is: per split, the videos listed, stored, missing and quarantined, and
+the videos each class actually has; the threshold above which a dataset counts as partial.
+
+The video_folder builder writes these counts into each split's metadata; the trainer copies them into
+results.json (`data`, docs/results.md) and refuses a partial dataset unless config.data.allow_partial.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+# Default of `build --max_missing` and the trainer's limit: above this fraction of a split's listed videos
+# missing or unusable, a dataset is partial (K400/K600 copies always lack some; their users opt in).
+MAX_MISSING = 0.01
+COUNT_KEYS = ('listed', 'stored', 'missing', 'quarantined')
+
+
+def split_counts(split_meta: Mapping[str, Any], classes: list[str], stored: int) -> dict[str, Any]:
+  """The counts of one opened split. Datasets without build counts (the synthetic set: every listed
+  example is generated) count as complete: listed = stored."""
+  out: dict[str, Any] = {k: int(split_meta[k]) for k in COUNT_KEYS if k in split_meta}
+  if 'listed' not in out:
+    out = {'listed': stored, 'stored': stored, 'missing': 0, 'quarantined': 0}
+  out['unusable_fraction'] = (out['listed'] - out['stored']) / max(out['listed'], 1)
+  per_class = split_meta.get('stored_per_class')
+  if per_class:
+    top = max(per_class)
+    out['stored_per_class'] = {'min': min(per_class), 'max': top}
+    out['classes_short'] = {c: n for c, n in zip(classes, per_class) if n < top}
+  return out
+
+
+def _split_set_name(src) -> str | None:
+  record = src.dataset_metadata.get('split_set')
+  return record.get('name') if isinstance(record, Mapping) else None
+
+
+def dataset_report(srcs: Mapping[str, Any], *, allow_partial: bool, limit: float = MAX_MISSING) -> dict[str, Any]:
+  """results.json's `data`: counts per role ('train', 'val', test split names) of the opened splits
+  (pipeline.SplitSource), whether the dataset is partial or a class subset. Raises PartialDatasetError on a
+  partial dataset unless allow_partial."""
+  splits = {role: split_counts(s.metadata, s.classes, len(s)) for role, s in srcs.items()}
+  over = {role: c for role, c in splits.items() if c['unusable_fraction'] > limit}
+  subset = any(_split_set_name(s) == 'subset' for s in srcs.values())
+  if over and not allow_partial:
+    raise PartialDatasetError('; '.join(
+        f'{role} split {srcs[role].split!r} of {srcs[role].path}: {c["listed"] - c["stored"]} of {c["listed"]} '
+        f'listed videos not stored ({c["missing"]} missing, {c["quarantined"]} quarantined)'
+        for role, c in over.items()) + f'. That is more than {limit:g}: results would not be comparable with '
+        'the protocol. Fix the videos and rebuild, or pass --config.data.allow_partial=True to train anyway '
+        '(results.json then says partial).')
+  return {'splits': splits, 'partial': bool(over), 'subset': subset, 'partial_limit': limit,
+          'comparable_with_paper': not over and not subset}
+
+
+class PartialDatasetError(ValueError):
+  """The dataset misses more than MAX_MISSING of a split and the config does not allow that."""
