@@ -12,6 +12,7 @@ from ml_collections import config_flags
 from msta_jax import config_files
 from msta_jax.data import counts
 from msta_jax.data import pipeline
+from msta_jax.tools import cli
 from msta_jax.train import from_config
 from msta_jax.train import trainer
 
@@ -35,16 +36,9 @@ def init_distributed() -> None:
     jax.distributed.initialize()
 
 
-class _QuietLibraries:
-  """Drops INFO records of libraries that log every checkpoint operation (warnings still show)."""
-
-  def filter(self, record) -> bool:
-    return record.levelno > 20 or not any(f'/{lib}/' in record.pathname for lib in ('orbax', 'grain'))
-
-
 def main(argv: list[str]) -> None:
   if not _VERBOSE.value:
-    logging.get_absl_handler().addFilter(_QuietLibraries())
+    cli.quiet_libraries()
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if _CONFIG.value is None:

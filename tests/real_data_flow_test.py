@@ -143,7 +143,7 @@ def test_build_over_max_missing_exits_1_naming_the_truncated_video(built):
 
 
 def test_main_refuses_the_partial_dataset_before_building_a_model(built, tmp_path):
-  with pytest.raises(counts.PartialDatasetError, match=r"train split 'train_shots2'.*1 of 8 listed videos "
+  with pytest.raises(counts.PartialDatasetError, match=r"split 'train_shots2' of .*1 of 8 listed videos "
                      r'not stored \(0 missing, 1 quarantined\).*allow_partial=True'):
     trainer.train_and_evaluate(_config(built['data_dir']), str(tmp_path))
   assert not os.path.exists(tmp_path / 'checkpoints')
@@ -157,11 +157,12 @@ def test_results_carry_counts_and_say_partial_subset(run):
   assert data['splits']['train'] == {'listed': 8, 'stored': 7, 'missing': 0, 'quarantined': 1,
                                      'unusable_fraction': 0.125, 'stored_per_class': {'min': 1, 'max': 2},
                                      'classes_short': {short: 1}}
-  assert data['splits']['test'] == {'listed': 8, 'stored': 8, 'missing': 0, 'quarantined': 0,
-                                    'unusable_fraction': 0.0, 'stored_per_class': {'min': 2, 'max': 2},
-                                    'classes_short': {}}
+  assert data['splits']['test']['test'] == {
+      'listed': 8, 'stored': 8, 'missing': 0, 'quarantined': 0, 'unusable_fraction': 0.0,
+      'stored_per_class': {'min': 2, 'max': 2}, 'classes_short': {}}
   assert data['splits']['val']['listed'] == 4  # Held out: the third training video of each class.
   assert (data['partial'], data['subset'], data['comparable_with_paper']) == (True, True, False)
+  assert data['partial_splits'] == ['train'] and data['partial_limit'] == 0.01
   assert run['results']['test']['test']['num_videos'] == 8
 
 
@@ -201,3 +202,17 @@ def test_build_with_half_the_videos_missing_exits_1_naming_them(flow, tmp_path, 
   for l in gone:
     assert l in err
   assert not os.path.exists(tmp_path / 'tfds' / 'video_folder' / 'half' / video_folder.VERSION / 'dataset_info.json')
+
+
+def test_config_and_data_mistakes_fail_before_a_model_is_built(built, tmp_path, monkeypatch):
+  from msta_jax.train import from_config
+  built_models = []
+  monkeypatch.setattr(from_config, 'build_model', lambda *a, **k: built_models.append(a) or 1 / 0)
+  c = _config(built['data_dir'], **{'data.allow_partial': True})
+  c.batch_size = 64
+  with pytest.raises(ValueError, match=r"split 'train_shots2' .* has 7 clips, fewer than one global batch \(64\)"):
+    trainer.train_and_evaluate(c, str(tmp_path))
+  c = _config(built['data_dir'], **{'msta.last_block': 12})  # The full model's blocks on the tiny one.
+  with pytest.raises(ValueError, match=r'config.msta.first_block..last_block = 1..12; tiny_viclip has blocks 1..2'):
+    trainer.train_and_evaluate(c, str(tmp_path))
+  assert not built_models

@@ -34,23 +34,50 @@ def _split_set_name(src) -> str | None:
   return record.get('name') if isinstance(record, Mapping) else None
 
 
-def dataset_report(srcs: Mapping[str, Any], *, allow_partial: bool, limit: float = MAX_MISSING) -> dict[str, Any]:
-  """results.json's `data`: counts per role ('train', 'val', test split names) of the opened splits
-  (pipeline.SplitSource), whether the dataset is partial or a class subset. Raises PartialDatasetError on a
-  partial dataset unless allow_partial."""
-  splits = {role: split_counts(s.metadata, s.classes, len(s)) for role, s in srcs.items()}
-  over = {role: c for role, c in splits.items() if c['unusable_fraction'] > limit}
-  subset = any(_split_set_name(s) == 'subset' for s in srcs.values())
+def dataset_report(train, val, tests: Mapping[str, Any], *, allow_partial: bool,
+                   limit: float = MAX_MISSING) -> dict[str, Any]:
+  """results.json's `data` (docs/results.md): the counts of the opened splits (pipeline.SplitSource or
+  None), `splits: {train, val, test: {name: ...}}`, and whether the dataset is partial or a class subset.
+  Raises PartialDatasetError on a partial dataset unless allow_partial."""
+  roles = {'train': train, 'val': val, **{f'test {name}': s for name, s in tests.items()}}
+  roles = {role: s for role, s in roles.items() if s is not None}
+  found = {role: split_counts(s.metadata, s.classes, len(s)) for role, s in roles.items()}
+  over = {role: c for role, c in found.items() if c['unusable_fraction'] > limit}
+  subset = any(_split_set_name(s) == 'subset' for s in roles.values())
   if over and not allow_partial:
     raise PartialDatasetError('; '.join(
-        f'{role} split {srcs[role].split!r} of {srcs[role].path}: {c["listed"] - c["stored"]} of {c["listed"]} '
-        f'listed videos not stored ({c["missing"]} missing, {c["quarantined"]} quarantined)'
+        f'split {roles[role].split!r} of {roles[role].path}: {c["listed"] - c["stored"]} of '
+        f'{c["listed"]} listed videos not stored ({c["missing"]} missing, {c["quarantined"]} quarantined)'
         for role, c in over.items()) + f'. That is more than {limit:g}: results would not be comparable with '
         'the protocol. Fix the videos and rebuild, or pass --config.data.allow_partial=True to train anyway '
         '(results.json then says partial).')
-  return {'splits': splits, 'partial': bool(over), 'subset': subset, 'partial_limit': limit,
-          'comparable_with_paper': not over and not subset}
+  splits = {role: c for role, c in found.items() if not role.startswith('test ')}
+  splits['test'] = {name: found[f'test {name}'] for name in tests if f'test {name}' in found}
+  return {'splits': splits, 'partial': bool(over), 'partial_splits': sorted(over), 'subset': subset,
+          'partial_limit': limit, 'comparable_with_paper': not over and not subset}
 
 
 class PartialDatasetError(ValueError):
   """The dataset misses more than MAX_MISSING of a split and the config does not allow that."""
+
+
+def marker(data: Mapping[str, Any] | None) -> str:
+  """'' for a complete, standard dataset; else what it is not ('subset', 'partial' or both), for labels."""
+  data = data or {}
+  return ', '.join(w for w, on in (('subset', data.get('subset')), ('partial', data.get('partial'))) if on)
+
+
+def describe(data: Mapping[str, Any] | None) -> str:
+  """One line of a results.json `data` for tables: stored of listed per split, with what is short."""
+  splits = dict((data or {}).get('splits') or {})
+  tests = splits.pop('test', {})
+  parts = []
+  for role, c in list(splits.items()) + [(f'test {n}', c) for n, c in tests.items()]:
+    part = f'{role} {c["stored"]}/{c["listed"]}'
+    if c['stored'] < c['listed']:
+      part += f' ({c["missing"]} missing, {c["quarantined"]} quarantined)'
+    if c.get('classes_short'):
+      part += f', {len(c["classes_short"])} classes short of {c["stored_per_class"]["max"]}'
+    parts.append(part)
+  mark = marker(data)
+  return '; '.join(parts) + (f' [{mark}]' if mark else '')

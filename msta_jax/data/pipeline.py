@@ -175,6 +175,13 @@ def read_options(num_threads: int) -> grain.ReadOptions:
   return grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=num_threads + 1)
 
 
+def check_batch(src: SplitSource, global_batch: int) -> None:
+  """A training split must fill one global batch (checked before the model is built, and by TrainLoader)."""
+  if len(src) < global_batch:
+    raise ValueError(f'split {src.split!r} of {src.path} has {len(src)} clips, fewer than one global '
+                     f'batch ({global_batch}); lower config.batch_size')
+
+
 class TrainLoader:
   """Infinite, shuffled, augmented training batches of one process; exactly resumable."""
 
@@ -183,9 +190,7 @@ class TrainLoader:
                text_fn: Callable[[str], np.ndarray] | None = None):
     if global_batch % process_count:
       raise ValueError(f'global batch {global_batch} is not divisible by {process_count} processes')
-    if len(src) < global_batch:
-      raise ValueError(f'split {src.split!r} of {src.path} has {len(src)} clips, fewer than one global '
-                       f'batch ({global_batch}); lower config.batch_size')
+    check_batch(src, global_batch)
     self.src, self.clip, self.augment, self.seed = src, clip, augment, seed
     self.global_batch, self.process_index, self.process_count = global_batch, process_index, process_count
     self.local_batch = global_batch // process_count

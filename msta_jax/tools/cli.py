@@ -30,12 +30,24 @@ def print_help_if_asked(argv: Sequence[str], doc: str, fv: flags.FlagValues) -> 
   return True
 
 
+QUIET_LIBRARIES = ('orbax', 'grain', 'tensorflow_datasets', 'tensorflow', 'array_record', 'etils')
+
+
+class _QuietLibraries:
+  """Drops INFO records of libraries that log every checkpoint or file operation (warnings still show)."""
+
+  def filter(self, record) -> bool:
+    return record.levelno > 20 or not any(f'/{lib}/' in record.pathname for lib in QUIET_LIBRARIES)
+
+
 def quiet_libraries() -> None:
-  """Library INFO chatter (TensorFlow, TFDS, Orbax, grain, absl) off: warnings and errors still show."""
+  """Library INFO chatter (Orbax, grain, TFDS, TensorFlow) off, ours kept; the programs' --verbose skips this."""
   import logging as py_logging  # pylint: disable=g-import-not-at-top
   from absl import logging
-  logging.set_verbosity(logging.WARNING)
-  for name in ('tensorflow', 'tensorflow_datasets', 'orbax', 'grain', 'jax'):
+  handler = logging.get_absl_handler()
+  if not any(isinstance(f, _QuietLibraries) for f in handler.filters):
+    handler.addFilter(_QuietLibraries())
+  for name in QUIET_LIBRARIES:
     py_logging.getLogger(name).setLevel(py_logging.WARNING)
 
 

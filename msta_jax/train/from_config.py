@@ -110,7 +110,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.model.name not in models.CONFIGS and not weights_path(config):
     raise ValueError(f'config.model.name={config.model.name!r}; known: {sorted(models.CONFIGS)} '
                      '(or set config.model.init to a checkpoint)')
-  models.adapter_configs(config)  # Unknown keys and bad values raise, naming the section.
+  adapters = models.adapter_configs(config)  # Unknown keys and bad values raise, naming the section.
+  if config.model.name in models.CONFIGS:  # Blocks vs depth now, not after building the model.
+    layers = models.get_config(config.model.name).vision.layers
+    for name, cfg in adapters.items():
+      if not 1 <= cfg.first_block <= cfg.last_block <= layers:
+        raise ValueError(f'config.{name}.first_block..last_block = {cfg.first_block}..{cfg.last_block}; '
+                         f'{config.model.name} has blocks 1..{layers} (a smaller model: the size=tiny argument '
+                         'of a real-data config sets them together)')
   partition.check_rules(config.freeze)
   for i, rule in enumerate(config.sharding):
     if len(rule) != 2:

@@ -73,9 +73,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   val_src = pipeline.open_split(d.data_dir, name, d.val_split) if d.val_split else None
   test_srcs = {s: pipeline.open_split(d.data_dir, *(s.split(':', 1) if ':' in s else (name, s)))
                for s in d.test_splits}
-  opened = dict(train=train_src, val=val_src, **test_srcs)
-  data_report = counts.dataset_report({k: v for k, v in opened.items() if v is not None},
-                                      allow_partial=d.allow_partial)  # Refuses partial data: before the model.
+  # Counts for results.json; refuses a partial dataset (unless data.allow_partial) before any model is built.
+  data_report = counts.dataset_report(train_src, val_src, test_srcs, allow_partial=d.allow_partial)
+  if train_src is not None and config.optim.epochs > 0:
+    pipeline.check_batch(train_src, config.batch_size)
 
   # ####################################################################################################
   # Model: backbone weights (loaded or random), adapters, freezing rules.

@@ -37,7 +37,7 @@ from msta_jax.data import counts
 from msta_jax.data import decode
 from msta_jax.data import features
 from msta_jax.data import splits
-from msta_jax.data.builders import locate
+from msta_jax.data import locate
 
 NAME = 'video_folder'
 VERSION = '1.1.0'
@@ -333,6 +333,14 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
     self._max_missing, self._sources = max_missing, []
     kwargs.setdefault('file_format', FILE_FORMAT)
     super().__init__(**kwargs)
+
+  # TFDS prints 'Downloading and preparing dataset Unknown size ...' and '... prepared' on stdout; there is no
+  # download here, and tools/build.py prints what was built, with the counts.
+  def _log_download_bytes(self) -> None:
+    pass
+
+  def _log_download_done(self) -> None:
+    pass
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(builder=self, description=self.builder_config.description,
