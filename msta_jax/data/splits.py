@@ -150,7 +150,7 @@ def parse_class_index(data: bytes, source: str) -> tuple[list[str], int]:
     first = int(fields[0]) if first is None else first
     if first not in (0, 1) or int(fields[0]) != first + len(names):
       raise SplitFileError(f'{source}:{i}: ids must run from 0 or 1 in steps of 1; got {fields[0]} after '
-                           f'{len(names)} names')
+                           f'{len(names)} names; class files are {CLASS_FORMATS}')
     names.append(fields[1].strip())
   if not names:
     raise SplitFileError(f'{source}: no classes; class files are {CLASS_FORMATS}')
