@@ -159,7 +159,7 @@ def test_results_carry_counts_and_say_partial_subset(run):
                                      'classes_short': {short: 1}}
   assert data['splits']['test']['test'] == {
       'listed': 8, 'stored': 8, 'missing': 0, 'quarantined': 0, 'unusable_fraction': 0.0,
-      'stored_per_class': {'min': 2, 'max': 2}, 'classes_short': {}}
+      'stored_per_class': {'min': 2, 'max': 2}}
   assert data['splits']['val']['listed'] == 4  # Held out: the third training video of each class.
   assert (data['partial'], data['subset'], data['comparable_with_paper']) == (True, True, False)
   assert data['partial_splits'] == ['train'] and data['partial_limit'] == 0.01

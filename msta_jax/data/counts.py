@@ -14,18 +14,22 @@ MAX_MISSING = 0.01
 COUNT_KEYS = ('listed', 'stored', 'missing', 'quarantined')
 
 
-def split_counts(split_meta: Mapping[str, Any], classes: list[str], stored: int) -> dict[str, Any]:
+def split_counts(split_meta: Mapping[str, Any], classes: list[str], stored: int,
+                 training: bool = False) -> dict[str, Any]:
   """The counts of one opened split. Datasets without build counts (the synthetic set: every listed
-  example is generated) count as complete: listed = stored."""
+  example is generated) count as complete: listed = stored. A training split also names the classes
+  with fewer stored videos than the most (the shots each class actually has, where K was meant)."""
   out: dict[str, Any] = {k: int(split_meta[k]) for k in COUNT_KEYS if k in split_meta}
   if 'listed' not in out:
     out = {'listed': stored, 'stored': stored, 'missing': 0, 'quarantined': 0}
+  out.setdefault('missing', 0)  # Builds before video_folder 1.1.0 counted missing videos as quarantined.
   out['unusable_fraction'] = (out['listed'] - out['stored']) / max(out['listed'], 1)
   per_class = split_meta.get('stored_per_class')
   if per_class:
     top = max(per_class)
     out['stored_per_class'] = {'min': min(per_class), 'max': top}
-    out['classes_short'] = {c: n for c, n in zip(classes, per_class) if n < top}
+    if training:
+      out['classes_short'] = {c: n for c, n in zip(classes, per_class) if n < top}
   return out
 
 
@@ -41,7 +45,7 @@ def dataset_report(train, val, tests: Mapping[str, Any], *, allow_partial: bool,
   Raises PartialDatasetError on a partial dataset unless allow_partial."""
   roles = {'train': train, 'val': val, **{f'test {name}': s for name, s in tests.items()}}
   roles = {role: s for role, s in roles.items() if s is not None}
-  found = {role: split_counts(s.metadata, s.classes, len(s)) for role, s in roles.items()}
+  found = {role: split_counts(s.metadata, s.classes, len(s), role == 'train') for role, s in roles.items()}
   over = {role: c for role, c in found.items() if c['unusable_fraction'] > limit}
   subset = any(_split_set_name(s) == 'subset' for s in roles.values())
   if over and not allow_partial:

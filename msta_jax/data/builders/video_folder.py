@@ -36,8 +36,8 @@ from msta_jax.data import classes as classes_lib
 from msta_jax.data import counts
 from msta_jax.data import decode
 from msta_jax.data import features
-from msta_jax.data import splits
 from msta_jax.data import locate
+from msta_jax.data import splits
 
 NAME = 'video_folder'
 VERSION = '1.1.0'
@@ -250,14 +250,14 @@ class Quarantine:
     self.per_split: dict[str, dict[str, Any]] = {}
 
   def add(self, split: str, key: str, result: decode.StoreResult, num_classes: int = 0) -> None:
-    counts = self.per_split.setdefault(split, {'listed': 0, 'stored': 0, 'missing': 0, 'quarantined': 0,
-                                               'stored_per_class': [0] * num_classes})
-    counts['listed'] += 1
+    c = self.per_split.setdefault(split, {'listed': 0, 'stored': 0, 'missing': 0, 'quarantined': 0,
+                                          'stored_per_class': [0] * num_classes})
+    c['listed'] += 1
     stored = result.jpegs is not None
     v = result.verdict
-    counts['stored' if stored else 'missing' if v.reason == 'missing' else 'quarantined'] += 1
-    if stored and 0 <= result.label < len(counts['stored_per_class']):
-      counts['stored_per_class'][result.label] += 1
+    c['stored' if stored else 'missing' if v.reason == 'missing' else 'quarantined'] += 1
+    if stored and 0 <= result.label < len(c['stored_per_class']):
+      c['stored_per_class'][result.label] += 1
     if v.status == decode.OK:
       return
     entry = self.entries.setdefault(key, {
