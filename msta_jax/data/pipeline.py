@@ -55,7 +55,8 @@ def build_hint(data_dir: str, name: str) -> str:
       if named.definition:
         flags += f' --definition={named.definition}'
       fetch = ('`python -m msta_jax.tools.splits fetch` (the pinned lists), then ' if named.split_set == 'vifi'
-               else f'`python -m msta_jax.tools.splits generate --dataset={named.dataset} --official=DIR`, then ')
+               else f'`python -m msta_jax.tools.splits generate --dataset={named.dataset} --official=DIR'
+               + (' --classes=A,B,...' if named.split_set == 'subset' else '') + '`, then ')
       return (f'{fetch}`python -m msta_jax.tools.build {flags} --videos_dir=/path/to/{named.dataset}/videos '
               f'--data_dir={data_dir}` (docs/data.md, "Building datasets"; the video layout is in docs/splits.md)')
     return (f'`python -m msta_jax.tools.build --name={m["config"]} --videos_dir=DIR --split NAME=LIST_FILE ... '

@@ -12,7 +12,7 @@ fetch`, or generated), with the class list each list indexes (full, base, novel,
   python -m msta_jax.tools.build --dataset=hmdb51 --protocol=few_shot [--split_set=vifi] \
       [--definition=mixed|val_only] [--splits_dir=DIR] --videos_dir=DIR --data_dir=OUT
 
-Output: OUT/video_folder/<name>/1.0.0 (array_record files, metadata.json with class lists, split-set
+Output: OUT/video_folder/<name>/1.1.0 (array_record files, metadata.json with class lists, split-set
 record and storage settings, quarantine.json and quarantine.txt). Decoding runs in --workers processes
 with a progress bar and ETA; bad videos are quarantined and the build goes on. Videos nested in class
 folders as downloaded (UCF-101/<Class>/..., HMDB51's <class>/...) are found by file name.
