@@ -11,6 +11,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -216,3 +218,15 @@ def test_config_and_data_mistakes_fail_before_a_model_is_built(built, tmp_path, 
   with pytest.raises(ValueError, match=r'config.msta.first_block..last_block = 1..12; tiny_viclip has blocks 1..2'):
     trainer.train_and_evaluate(c, str(tmp_path))
   assert not built_models
+
+
+def test_main_cli_refusal_is_one_line_naming_the_flag(built, tmp_path):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get('PYTHONPATH', ''))
+  proc = subprocess.run([sys.executable, '-m', 'msta_jax.main',
+                         '--config=configs/ucf_fewshot.py:shots=2,split_set=subset,size=tiny',
+                         f'--config.data.data_dir={built["data_dir"]}', f'--workdir={tmp_path}'],
+                        capture_output=True, text=True, cwd=root, env=env, timeout=300)
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: split 'train_shots2' of ") and '--config.data.allow_partial=True' in last
