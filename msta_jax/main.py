@@ -64,6 +64,7 @@ class _ConfigError(ValueError):
 
 
 if __name__ == '__main__':
+  cli.quiet_tensorflow(sys.argv)
   try:  # Unknown --config.* keys fail here with the keys that exist, before absl's bare AttributeError.
     config_files.check_argv(sys.argv)
   except (ValueError, FileNotFoundError) as e:

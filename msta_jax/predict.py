@@ -30,6 +30,7 @@ from PIL import Image
 
 from msta_jax import compilation, models
 from msta_jax.data import decode, transforms
+from msta_jax.tools import cli
 from msta_jax.train import evaluate
 
 
@@ -150,5 +151,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  cli.quiet_tensorflow(sys.argv, onednn_banner=True)  # No TensorFlow computation in prediction.
   _define_flags()
   app.run(main)

@@ -185,4 +185,5 @@ def _over_max_missing(meta) -> int:
 
 
 if __name__ == '__main__':
+  cli.quiet_tensorflow(sys.argv, onednn_banner=True)  # TensorFlow only reads and writes records here.
   cli.run(main)

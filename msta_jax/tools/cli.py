@@ -51,6 +51,18 @@ def quiet_libraries() -> None:
     py_logging.getLogger(name).setLevel(py_logging.WARNING)
 
 
+def quiet_tensorflow(argv: Sequence[str], *, onednn_banner: bool = False) -> None:
+  """Before TensorFlow loads (TFDS, clu), unless --verbose: its C++ INFO lines off. `onednn_banner=True`
+  also turns oneDNN off (TF_ENABLE_ONEDNN_OPTS=0), the only switch for its banner: for commands where
+  TensorFlow computes nothing (reading and writing records). Both are defaults a user's environment overrides."""
+  if '--verbose' in argv:
+    return
+  import os  # pylint: disable=g-import-not-at-top
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  if onednn_banner:
+    os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
+
+
 def run(main: Callable[[list[str]], int | None]) -> None:
   """app.run(main) for a tool whose `main(argv)` parses its own flags (argv[0] is the program)."""
   app.run(main, flags_parser=_leave_to_main)
