@@ -196,9 +196,12 @@ def test_build_with_half_the_videos_missing_exits_1_naming_them(flow, tmp_path, 
   gone = [l for l in listed if '_g05_' in l]
   test.write_text('\n'.join(listed) + '\n')
   classind = os.path.join(flow['lists'], 'classInd.txt')
+  killed = tmp_path / 'tfds' / 'video_folder' / 'half' / f'incomplete.x1_{video_folder.VERSION}'
+  killed.mkdir(parents=True)  # What a killed build leaves.
   rc = build.main(['build', '--name=half', f'--videos_dir={flow["videos"]}', '--split', f'test={test}',
                    f'--classes={classind}', f'--data_dir={tmp_path / "tfds"}', '--workers=1', '--noprogress'])
-  err = capsys.readouterr().err
+  out, err = capsys.readouterr()
+  assert f'an earlier build of half was killed before it finished ({killed}: delete them)' in out
   assert rc == 1
   assert len(gone) == 4 and 'split test: 4 of 8 listed videos are not under' in err
   for l in gone:

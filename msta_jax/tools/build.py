@@ -23,6 +23,7 @@ training then refuses the dataset unless --config.data.allow_partial=True); 2 on
 """
 from __future__ import annotations
 
+import glob
 import os
 import sys
 import time
@@ -152,6 +153,10 @@ def main(argv: list[str]) -> int:
   if os.path.exists(os.path.join(path, 'dataset_info.json')) and not fv.overwrite:
     print(f'{path} is built already; pass --overwrite to rebuild')
     return _over_max_missing(video_folder.load(fv.data_dir, config.name).info.metadata)
+  leftovers = glob.glob(os.path.join(glob.escape(os.path.dirname(path)), f'incomplete.*_{video_folder.VERSION}'))
+  if leftovers:  # A killed build (TFDS cleans up after Python-level errors and Ctrl-C itself).
+    print(f'an earlier build of {config.name} was killed before it finished ({", ".join(leftovers)}: delete '
+          'them); TFDS cannot resume a build, so this one starts over (docs/data.md, "Interrupted builds")')
   start = time.time()
   try:
     builder = video_folder.build(config, fv.videos_dir, fv.data_dir, storage=storage, workers=fv.workers,
