@@ -72,10 +72,11 @@ def write_video(path: str, seconds: float, width: int, height: int, fps: int, se
 
 def build_own(work_dir: str) -> tuple[str, str, float]:
   """Writes and builds the test-made dataset under work_dir. Returns (data_dir, name, build seconds)."""
+  from msta_jax.data.builders import video_folder
   from msta_jax.tools import build
   videos, data_dir = os.path.join(work_dir, 'videos'), os.path.join(work_dir, 'tfds')
   name = 'video_folder/bench_pipeline'
-  if os.path.exists(os.path.join(data_dir, name, '1.0.0', 'dataset_info.json')):
+  if os.path.exists(os.path.join(data_dir, name, video_folder.VERSION, 'dataset_info.json')):
     return data_dir, name, 0.0
   os.makedirs(videos, exist_ok=True)
   lines = []

@@ -75,6 +75,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       seed=0,                      # Generator seed of generated datasets (synthetic).
       generator_args='',           # Generated datasets: sizes as 'k=v,...' (e.g. 'test_per_class=4').
       num_threads=4,
+      allow_partial=False,         # Train on a dataset missing > 1% of a split's videos (docs/data.md).
       augment=ml_collections.ConfigDict(dict(crop_scale=(0.5, 1.0), flip=True, color_jitter=0.8,
                                              grayscale=0.2)),
   ))

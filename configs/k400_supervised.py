@@ -33,4 +33,4 @@ def get_config(arg: str | None = None):
   c.optim.update(epochs=recipe['epochs'], warmup_epochs=5.0, b2=0.98)
   c.batch_size = recipe['batch_size']
   c.loss.label_smoothing = 0.1
-  return video_base.apply_method(c, a.method, 'supervised')
+  return video_base.apply_method(c, a.method, 'supervised', a.size)

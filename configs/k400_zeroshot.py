@@ -31,7 +31,7 @@ from configs import common
 from configs import video_base
 
 TARGETS = ('hmdb51', 'ucf101', 'k600')
-K600_DEFINITIONS = {'vifi': ('mixed', 'val_only'), 'generated': ('val_only',)}
+K600_DEFINITIONS = {'vifi': ('mixed', 'val_only'), 'generated': ('val_only',), 'subset': ('val_only',)}
 
 
 def get_config(arg: str | None = None):
@@ -47,4 +47,4 @@ def get_config(arg: str | None = None):
   c.optim.update(epochs=recipe['epochs'], warmup_epochs=5.0, b2=0.98)
   c.batch_size = recipe['batch_size']
   c.loss.label_smoothing = 0.1
-  return video_base.apply_method(c, a.method, 'zero_shot')
+  return video_base.apply_method(c, a.method, 'zero_shot', a.size)

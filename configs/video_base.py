@@ -12,7 +12,10 @@ Arguments every real-video config takes (comma separated, typed; unknown ones ar
   init=PATH              backbone weights for models.load. Default: WEIGHTS[backbone] under
                          ~/.cache/msta_jax/weights/; `init=random` (or `init=`) trains on a seeded random init
   seed=N                 training seed (base-to-novel: also which of the 3 training lists)
-  split_set=vifi|generated   the ViFi-CLIP lists or our generated ones (docs/splits.md; default vifi)
+  split_set=vifi|generated|subset   the ViFi-CLIP lists, our generated ones, or a class subset made by
+                         `splits generate --classes=...` (docs/splits.md; default vifi)
+  size=full|tiny         tiny: the smoke preset (configs/common.apply_size): a tiny random backbone and
+                         small batches, to try a dataset end to end in minutes
 
 The weights are checked when a run starts (msta_jax.train.from_config.validate), not here, so every
 config builds on a machine without them; the message then says what to download (BUILD.md, "Pretrained
@@ -36,7 +39,7 @@ WEIGHTS = {
 DATA_DIR = '~/tensorflow_datasets'
 # Contrastive pre-training needs captions, which the labelled video datasets do not have.
 METHODS = tuple(m for m in methods.METHODS if m != 'pretrain')
-SPLIT_SETS = ('vifi', 'generated')
+SPLIT_SETS = ('vifi', 'generated', 'subset')
 # Test views (temporal clips x spatial crops) per dataset, as in the paper; zero-shot uses one view.
 VIEWS = {'hmdb51': (10, 3), 'ucf101': (5, 3), 'k400': (4, 3), 'ssv2': (2, 3)}
 # K400 zero-shot training and full supervision read the same lists, built once as `supervised`.
@@ -58,7 +61,8 @@ def parse(arg: str | None, seed: int = 0, **protocol_args: Any) -> ml_collection
   """The shared arguments (`seed` defaulting to `seed`) plus the protocol's own (e.g. shots=16), typed
   by their defaults."""
   a = common.parse_arg(arg, backbone='viclip', method='msta', init='default', seed=seed, split_set='vifi',
-                       **protocol_args)
+                       size='full', **protocol_args)
+  common.choice('size', a.size, common.SIZES)
   common.choice('backbone', a.backbone, tuple(base.BACKBONES))
   common.choice('method', a.method, METHODS)
   common.choice('split_set', a.split_set, SPLIT_SETS)
@@ -98,7 +102,7 @@ def few_shot(arg: str | None, dataset: str) -> ml_collections.ConfigDict:
   common.choice('shots', a.shots, (2, 4, 8, 16))
   c = base_config(a, dataset=dataset, protocol='few_shot')
   c.data.update(train_split=f'train_shots{a.shots}', val_split='heldout', test_splits=('test',))
-  return apply_method(c, a.method, 'few_shot')
+  return apply_method(c, a.method, 'few_shot', a.size)
 
 
 def base_to_novel(arg: str | None, dataset: str) -> ml_collections.ConfigDict:
@@ -109,11 +113,12 @@ def base_to_novel(arg: str | None, dataset: str) -> ml_collections.ConfigDict:
   c = base_config(a, dataset=dataset, protocol='base2novel')
   c.data.update(train_split=f'train_seed{a.seed}', val_split='heldout', test_splits=('base_val', 'novel_val'))
   c.eval.base_novel = ('base_val', 'novel_val')
-  return apply_method(c, a.method, 'base2novel')
+  return apply_method(c, a.method, 'base2novel', a.size)
 
 
-def apply_method(c: ml_collections.ConfigDict, method: str, protocol: str) -> ml_collections.ConfigDict:
-  """configs/methods.py's changes, then the recipe a method brings with it.
+def apply_method(c: ml_collections.ConfigDict, method: str, protocol: str,
+                 size: str = 'full') -> ml_collections.ConfigDict:
+  """configs/methods.py's changes, then the recipe a method brings with it, then the `size` preset.
 
   Call it last: `zero_shot` clears the training splits the protocol file set. Methods that fine-tune
   every weight (`frame_average`, which is ViFi-CLIP, and `full_finetune`) take ViFi-CLIP's recipe for
@@ -126,4 +131,4 @@ def apply_method(c: ml_collections.ConfigDict, method: str, protocol: str) -> ml
     c.optim.update(lr=r['lr'], epochs=r['epochs'], warmup_epochs=5.0, weight_decay=1e-3, b2=0.98)
     c.batch_size = r['batch_size']
     c.loss.label_smoothing = 0.1
-  return c
+  return common.apply_size(c, size)

@@ -10,6 +10,10 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from msta_jax import config_files
+from msta_jax.data import counts
+from msta_jax.data import pipeline
+from msta_jax.tools import cli
+from msta_jax.train import from_config
 from msta_jax.train import trainer
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (and :args).', lock_config=True)
@@ -18,6 +22,10 @@ _DISTRIBUTED = flags.DEFINE_bool('distributed', False, 'jax.distributed.initiali
 _COORDINATOR = flags.DEFINE_string('coordinator_address', None, 'host:port of process 0.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process (0-based).')
+_VERBOSE = flags.DEFINE_bool('verbose', False, 'Library INFO logs (Orbax, grain) and full tracebacks of '
+                             'configuration and data errors (default: one line).')
+# What a user fixes with a flag or a file: printed as one line, not a traceback (unless --verbose).
+USER_ERRORS = (counts.PartialDatasetError, pipeline.DatasetMissingError, FileNotFoundError)
 
 
 def init_distributed() -> None:
@@ -28,15 +36,9 @@ def init_distributed() -> None:
     jax.distributed.initialize()
 
 
-class _QuietLibraries:
-  """Drops INFO records of libraries that log every checkpoint operation (warnings still show)."""
-
-  def filter(self, record) -> bool:
-    return record.levelno > 20 or not any(f'/{lib}/' in record.pathname for lib in ('orbax', 'grain'))
-
-
 def main(argv: list[str]) -> None:
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  if not _VERBOSE.value:
+    cli.quiet_libraries()
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if _CONFIG.value is None:
@@ -45,10 +47,24 @@ def main(argv: list[str]) -> None:
   logging.info('JAX %s: process %d of %d, %d local / %d global devices (%s)', jax.__version__,
                jax.process_index(), jax.process_count(), jax.local_device_count(), jax.device_count(),
                jax.devices()[0].platform)
-  trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  try:
+    try:
+      from_config.validate(_CONFIG.value)
+    except ValueError as e:
+      raise _ConfigError(str(e)) from e
+    trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except USER_ERRORS + (_ConfigError,) as e:
+    if _VERBOSE.value:
+      raise
+    sys.exit(f'error: {e} (--verbose for the traceback)')
+
+
+class _ConfigError(ValueError):
+  """from_config.validate refused the config."""
 
 
 if __name__ == '__main__':
+  cli.quiet_tensorflow(sys.argv)
   try:  # Unknown --config.* keys fail here with the keys that exist, before absl's bare AttributeError.
     config_files.check_argv(sys.argv)
   except (ValueError, FileNotFoundError) as e:

@@ -1,7 +1,11 @@
 """Open-vocabulary prediction on video files, with any backbone models.load takes, with or without adapters.
 
     python -m msta_jax.predict --backbone=PATH --video=a.mp4 --video=b.webm --labels="archery,juggling" \
-        [--adapters=DIR/adapters.safetensors] [--top_k=5] [--json]
+        [--adapters=DIR/adapters.safetensors] [--top_k=5] [--json] [--verbose]
+
+--backbone takes any checkpoint models.load reads, a run's exported `backbone/` folder
+(--config.export_backbone=True), or `random` / `random:MODEL` (a seeded random init, as
+--config.model.init=random and run_protocol --backbone=random; MODEL defaults to viclip_b16).
 
     from msta_jax.predict import Predictor
     p = Predictor('PATH', adapters=None)
@@ -26,7 +30,25 @@ from PIL import Image
 
 from msta_jax import compilation, models
 from msta_jax.data import decode, transforms
+from msta_jax.tools import cli
 from msta_jax.train import evaluate
+
+
+RANDOM = 'random'
+
+
+def load_backbone(backbone: str, adapters: str | None = None):
+  """(model, params) of a checkpoint (with the adapters), or of `random[:MODEL]`: a random init, seed 0."""
+  name, sep, arch = backbone.partition(':')
+  if name != RANDOM or (sep and not arch):
+    return models.load(backbone, adapters=adapters)
+  if adapters:
+    raise ValueError('--adapters needs the backbone its run trained on, not --backbone=random')
+  arch = arch or 'viclip_b16'
+  if arch not in models.CONFIGS:
+    raise ValueError(f'--backbone={backbone}: no model {arch!r}; known: {sorted(models.CONFIGS)}')
+  model = models.get_model(arch)
+  return model, jax.device_get(jax.jit(lambda r: models.init_params(model, r))(jax.random.PRNGKey(0)))
 
 
 class Predictor:
@@ -34,7 +56,7 @@ class Predictor:
 
   def __init__(self, backbone: str, adapters: str | None = None, *, clips: int = 1, crops: int = 1,
                resize: str = 'short_side', template: str = 'a video of {}.'):
-    self.model, self.params = models.load(backbone, adapters=adapters)
+    self.model, self.params = load_backbone(backbone, adapters)
     cfg = self.model.cfg
     self.num_frames, self.size = cfg.vision.num_frames, cfg.vision.image_size
     self.mean, self.std = cfg.mean, cfg.std
@@ -88,8 +110,10 @@ def _labels() -> list[str]:
 def _define_flags() -> None:
   """CLI flags, defined only when this module runs as a program (importing it for its functions
   must not claim global flag names that another tool also uses)."""
-  global _BACKBONE, _ADAPTERS, _VIDEO, _LABELS, _LABELS_FILE, _TOP_K, _JSON, _CLIPS, _CROPS, _TEMPLATE
-  _BACKBONE = flags.DEFINE_string('backbone', None, 'Backbone checkpoint (any format models.load takes).')
+  global _BACKBONE, _ADAPTERS, _VIDEO, _LABELS, _LABELS_FILE, _TOP_K, _JSON, _CLIPS, _CROPS, _TEMPLATE, _VERBOSE
+  _BACKBONE = flags.DEFINE_string('backbone', None, 'Backbone checkpoint (any format models.load takes, e.g. a '
+                                  "run's backbone/ export), or random[:MODEL].")
+  _VERBOSE = flags.DEFINE_bool('verbose', False, 'Full tracebacks for errors (default: one line).')
   _ADAPTERS = flags.DEFINE_string('adapters', None, 'adapters.safetensors written by a training run.')
   _VIDEO = flags.DEFINE_multi_string('video', [], 'Video file; repeat for several.')
   _LABELS = flags.DEFINE_string('labels', None, 'Comma-separated class names.')
@@ -105,9 +129,14 @@ def main(argv: list[str]) -> None:
   del argv
   if not _BACKBONE.value or not _VIDEO.value:
     raise app.UsageError('--backbone and at least one --video are required')
-  predictor = Predictor(_BACKBONE.value, _ADAPTERS.value, clips=_CLIPS.value, crops=_CROPS.value,
-                        template=_TEMPLATE.value)
-  results = predictor.predict(_VIDEO.value, _labels(), _TOP_K.value)
+  try:
+    predictor = Predictor(_BACKBONE.value, _ADAPTERS.value, clips=_CLIPS.value, crops=_CROPS.value,
+                          template=_TEMPLATE.value)
+    results = predictor.predict(_VIDEO.value, _labels(), _TOP_K.value)
+  except (ValueError, OSError) as e:  # The user's files or flags (CheckpointError is a ValueError): one line.
+    if _VERBOSE.value:
+      raise
+    sys.exit(f'error: {e} (--verbose for the traceback)')
   for r in results:
     if _JSON.value:
       print(json.dumps(r))
@@ -122,5 +151,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  cli.quiet_tensorflow(sys.argv, onednn_banner=True)  # No TensorFlow computation in prediction.
   _define_flags()
   app.run(main)

@@ -55,7 +55,8 @@ def build_hint(data_dir: str, name: str) -> str:
       if named.definition:
         flags += f' --definition={named.definition}'
       fetch = ('`python -m msta_jax.tools.splits fetch` (the pinned lists), then ' if named.split_set == 'vifi'
-               else f'`python -m msta_jax.tools.splits generate --dataset={named.dataset} --official=DIR`, then ')
+               else f'`python -m msta_jax.tools.splits generate --dataset={named.dataset} --official=DIR'
+               + (' --classes=A,B,...' if named.split_set == 'subset' else '') + '`, then ')
       return (f'{fetch}`python -m msta_jax.tools.build {flags} --videos_dir=/path/to/{named.dataset}/videos '
               f'--data_dir={data_dir}` (docs/data.md, "Building datasets"; the video layout is in docs/splits.md)')
     return (f'`python -m msta_jax.tools.build --name={m["config"]} --videos_dir=DIR --split NAME=LIST_FILE ... '
@@ -122,6 +123,18 @@ def open_split(data_dir: str, name: str, split: str) -> SplitSource:
   return SplitSource(path, split, source, list(split_meta['classes']), split_meta, meta)
 
 
+def video_ids(src: SplitSource, index: np.ndarray, list_index: np.ndarray | None) -> np.ndarray:
+  """The video id of each scored example: its path as the split's list writes it (the build's
+  lists/<split>.txt, line `list_index`), or for generated data `<split>/<storage index>` (stable: the
+  generator is deterministic)."""
+  listed = os.path.join(src.path, 'lists', f'{src.split}.txt')
+  if list_index is None or not os.path.isfile(listed):
+    return np.asarray([f'{src.split}/{i:06d}' for i in index])
+  with open(listed, encoding='utf-8') as f:
+    paths = f.read().splitlines()
+  return np.asarray([paths[i] for i in list_index])
+
+
 def parse(record) -> dict[str, Any]:
   """tf.train.Example -> {'frames': [encoded bytes], 'label': int, other scalar features}."""
   out: dict[str, Any] = {}
@@ -163,6 +176,13 @@ def read_options(num_threads: int) -> grain.ReadOptions:
   return grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=num_threads + 1)
 
 
+def check_batch(src: SplitSource, global_batch: int) -> None:
+  """A training split must fill one global batch (checked before the model is built, and by TrainLoader)."""
+  if len(src) < global_batch:
+    raise ValueError(f'split {src.split!r} of {src.path} has {len(src)} clips, fewer than one global '
+                     f'batch ({global_batch}); lower config.batch_size')
+
+
 class TrainLoader:
   """Infinite, shuffled, augmented training batches of one process; exactly resumable."""
 
@@ -171,9 +191,7 @@ class TrainLoader:
                text_fn: Callable[[str], np.ndarray] | None = None):
     if global_batch % process_count:
       raise ValueError(f'global batch {global_batch} is not divisible by {process_count} processes')
-    if len(src) < global_batch:
-      raise ValueError(f'split {src.split!r} of {src.path} has {len(src)} clips, fewer than one global '
-                       f'batch ({global_batch}); lower config.batch_size')
+    check_batch(src, global_batch)
     self.src, self.clip, self.augment, self.seed = src, clip, augment, seed
     self.global_batch, self.process_index, self.process_count = global_batch, process_index, process_count
     self.local_batch = global_batch // process_count
@@ -263,6 +281,8 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
     video = transforms.clip_views(lambda idx: transforms.decode_frames(ex['frames'], idx), len(ex['frames']),
                                   clip.num_frames, clip.image_size, clips, crops, resize, clip.mean, clip.std)
     out.update(video=video, index=np.int32(i), mask=np.float32(1))
+    if 'list_index' in ex:  # Built from a list (video_folder >= 1.1.0): its position there.
+      out['list_index'] = np.int32(ex['list_index'])
     return out
 
   ds = grain.MapDataset.source(mine).map(load).batch(local, drop_remainder=True)

@@ -38,7 +38,8 @@ import json
 import os
 from typing import Any, Iterator, Mapping
 
-SPLIT_SETS = ('vifi', 'generated')
+# `subset`: generated lists of a chosen few classes (`splits generate --classes=...`): never the protocol.
+SPLIT_SETS = ('vifi', 'generated', 'subset')
 DATASETS = ('hmdb51', 'ucf101', 'ssv2', 'k400', 'k600')
 PROTOCOLS = ('few_shot', 'base2novel', 'zero_shot', 'supervised')
 # Pinned manifests shipped as assets; each is fetched into <splits_dir>/<name>/.
@@ -90,24 +91,70 @@ def select_per_class(rows: list[Entry], k: int, dataset: str, purpose: str) -> l
 # Parsing.
 
 
-def parse_list(text: str, source: str) -> list[Entry]:
-  """Parses `<relative path> <label id>` lines; CRLF and a missing final newline are both published."""
+def parse_list(text: str, source: str, folder_classes: list[str] | None = None, first_id: int = 0) -> list[Entry]:
+  """Parses `<relative path> <label id>` lines; CRLF and a missing final newline are both published.
+
+  With `folder_classes`, a line may be a path alone (UCF101's testlist0N.txt): its label is the class
+  named by its first folder (`ApplyEyeMakeup/v_...avi`). Label ids count from `first_id` (1 for lists
+  that go with a 1-based classInd.txt) and come back 0-based.
+  """
   rows, seen = [], set()
+  by_folder = {_folder_key(c): i for i, c in enumerate(folder_classes or [])}
+  accepted = '`<path> <label id>`' + (' or `<class folder>/<path>`' if folder_classes else '')
   for i, line in enumerate(text.split('\n'), 1):
     fields = line.split()
     if not fields:
       continue
-    if len(fields) != 2 or not fields[1].lstrip('-').isdigit():
-      raise SplitFileError(f'{source}:{i}: expected `<path> <label id>`, got {line.strip()!r}')
+    if len(fields) == 1 and folder_classes:
+      folder = fields[0].split('/')[0] if '/' in fields[0] else ''
+      if _folder_key(folder) not in by_folder:
+        raise SplitFileError(f'{source}:{i}: {fields[0]!r} has no label and its first folder {folder!r} names '
+                             f'no class of the class list (e.g. {folder_classes[:3]}); expected {accepted}')
+      label = by_folder[_folder_key(folder)]
+    elif len(fields) != 2 or not fields[1].lstrip('-').isdigit():
+      raise SplitFileError(f'{source}:{i}: expected {accepted}, got {line.strip()!r}' +
+                           ('' if folder_classes else ' (a list without labels needs --classes)'))
+    else:
+      label = int(fields[1]) - first_id
     if fields[0] in seen:
       raise SplitFileError(f'{source}:{i}: {fields[0]} is listed twice')
     seen.add(fields[0])
-    rows.append((fields[0], int(fields[1])))
+    rows.append((fields[0], label))
   return rows
+
+
+def _folder_key(name: str) -> str:
+  return ''.join(name.replace('_', ' ').lower().split())
 
 
 def format_list(rows: list[Entry]) -> str:
   return ''.join(f'{p} {l}\n' for p, l in rows)
+
+
+CLASS_FORMATS = ('a JSON list of names, a {"0": name, ...} JSON object, an `id,name` CSV with that header, '
+                 'or `<id> <name>` lines numbered from 0 or 1 (UCF101 classInd.txt)')
+
+
+def parse_class_index(data: bytes, source: str) -> tuple[list[str], int]:
+  """(names, first id) of a class file; classInd.txt-style files may count from 1 (their lists too)."""
+  text = data.decode('utf-8-sig')
+  if source.endswith('.csv') or text.lstrip()[:1] in ('[', '{'):
+    return parse_class_list(data, source), 0
+  names, first = [], None
+  for i, line in enumerate(text.replace('\r', '').split('\n'), 1):
+    fields = line.split(maxsplit=1)
+    if not fields:
+      continue
+    if len(fields) != 2 or not fields[0].isdigit():
+      raise SplitFileError(f'{source}:{i}: expected `<id> <name>`, got {line!r}; class files are {CLASS_FORMATS}')
+    first = int(fields[0]) if first is None else first
+    if first not in (0, 1) or int(fields[0]) != first + len(names):
+      raise SplitFileError(f'{source}:{i}: ids must run from 0 or 1 in steps of 1; got {fields[0]} after '
+                           f'{len(names)} names; class files are {CLASS_FORMATS}')
+    names.append(fields[1].strip())
+  if not names:
+    raise SplitFileError(f'{source}: no classes; class files are {CLASS_FORMATS}')
+  return names, first
 
 
 def parse_class_list(data: bytes, source: str) -> list[str]:
@@ -121,7 +168,10 @@ def parse_class_list(data: bytes, source: str) -> list[str]:
     if ids != [str(i) for i in range(len(ids))]:
       raise SplitFileError(f'{source}: ids must run 0..{len(ids) - 1} in order')
     return [r[1] for r in rows[1:]]
-  obj = json.loads(text)
+  try:
+    obj = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise SplitFileError(f'{source}:{e.lineno}: not JSON ({e.msg}); class files are {CLASS_FORMATS}') from None
   if isinstance(obj, dict):
     if sorted(obj, key=int) != [str(i) for i in range(len(obj))]:
       raise SplitFileError(f'{source}: keys must be "0".."{len(obj) - 1}"')
@@ -177,6 +227,8 @@ class Manifest:
   def hint(self) -> str:
     if self.name == 'generated':
       return f'run `{_CLI} generate --dataset={self.data["dataset"]} --official=DIR`'
+    if self.name == 'subset':
+      return f'run `{_CLI} generate --dataset={self.data["dataset"]} --official=DIR --classes=A,B,...`'
     return f'run `{_CLI} fetch --splits_dir={os.path.dirname(self.root)}`'
 
 
@@ -189,14 +241,16 @@ def load_pinned(name: str, splits_dir: str | None = None) -> Manifest:
   return Manifest(name, os.path.join(splits_dir or default_splits_dir(), name), data)
 
 
-def load_generated(dataset: str, splits_dir: str | None = None) -> Manifest:
-  root = os.path.join(splits_dir or default_splits_dir(), 'generated', dataset)
+def load_generated(dataset: str, splits_dir: str | None = None, name: str = 'generated') -> Manifest:
+  """The generated (or, name='subset', class-subset) split set of `dataset` under splits_dir/name."""
+  root = os.path.join(splits_dir or default_splits_dir(), name, dataset)
   path = os.path.join(root, 'manifest.json')
   if not os.path.exists(path):
-    raise SplitFileError(f'no generated split set for {dataset}: {path} is missing; run '
-                         f'`{_CLI} generate --dataset={dataset} --official=DIR` first')
+    classes = ' --classes=A,B,...' if name == 'subset' else ''
+    raise SplitFileError(f'no {name} split set for {dataset}: {path} is missing; run '
+                         f'`{_CLI} generate --dataset={dataset} --official=DIR{classes}` first')
   with open(path) as f:
-    return Manifest('generated', root, json.load(f))
+    return Manifest(name, root, json.load(f))
 
 
 def check_pin(data: bytes, pin: Mapping[str, Any], where: str) -> None:
@@ -382,7 +436,7 @@ class SplitSet:
     if name == 'vifi':
       self._main = load_pinned('vifi', self.splits_dir)
     else:
-      self._main = load_generated(dataset, self.splits_dir)
+      self._main = load_generated(dataset, self.splits_dir, name)
 
   def __repr__(self) -> str:
     return f'SplitSet({self.name!r}, {self.dataset!r}, splits_dir={self.splits_dir!r})'
@@ -401,6 +455,11 @@ class SplitSet:
     options = self._spec(self._manifest(protocol, definition)[0], protocol)['options']
     names = sorted(options)
     return [dict(zip(names, values)) for values in itertools.product(*(options[n] for n in names))]
+
+  def option_dependent(self, protocol: str, definition: str | None = None) -> set[str]:
+    """Names of the protocol's splits whose list depends on an option (`train` of few-shot: shots)."""
+    spec = self._spec(self._manifest(protocol, definition)[0], protocol)
+    return {name for name, s in spec['splits'].items() if '{' in s['list'] or '{' in s['classes']}
 
   def splits(self, protocol: str, *, definition: str | None = None, **options: int) -> ProtocolSplits:
     """The splits of `protocol` for one option choice (shots=K, seed=S or split=N)."""
@@ -486,5 +545,5 @@ class SplitSet:
 
 
 def get_split_set(name: str, dataset: str, splits_dir: str | None = None) -> SplitSet:
-  """The split set `name` ('vifi' or 'generated') of `dataset`, files under `splits_dir`."""
+  """The split set `name` ('vifi', 'generated' or 'subset') of `dataset`, files under `splits_dir`."""
   return SplitSet(name, dataset, splits_dir)

@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 from typing import Callable
 
+from msta_jax.data import locate
 from msta_jax.data import splits
 
 
@@ -46,18 +46,20 @@ class ProtocolCheck:
 def check(split_set: splits.SplitSet, videos_dir: str, *, protocols: tuple[str, ...] | None = None,
           definitions: tuple[str, ...] | None = None, max_missing: float = 0.05,
           probe: Callable[[str], bool] | None = None) -> list[ProtocolCheck]:
-  """Counts, for every split of every protocol option, the listed videos found under `videos_dir`.
+  """Counts, for every split of every protocol option, the listed videos found under `videos_dir` (as
+listed, or by file name in the folders of an official download, as the build finds them: locate.py).
 
   A protocol cannot run when a list (train or evaluated) is absent or unverified, finds no video, or
   misses more than `max_missing` of its videos (missing, empty or rejected by `probe`). `probe(path)`
   returns whether a file decodes; None checks presence and size only. Held-out splits never block a run.
   """
   state: dict[str, str] = {}
+  finder = locate.Locator(videos_dir)
 
   def look(rel: str) -> str:
     if rel not in state:
-      path = os.path.join(videos_dir, rel)
-      if not os.path.isfile(path):
+      path = finder.find(rel)
+      if path is None:
         state[rel] = 'missing'
       elif os.path.getsize(path) == 0:
         state[rel] = 'empty'
@@ -104,23 +106,11 @@ def _judge(report: ProtocolCheck, sc: SplitCheck, heldout: bool, max_missing: fl
     report.reasons.append(sc.error)
   elif sc.found == 0:
     report.status = 'cannot run'
-    report.reasons.append(f'{sc.name}: none of the {sc.expected} videos found under {videos_dir}'
-                          f'{_layout_hint(videos_dir, sc)}')
+    report.reasons.append(f'{sc.name}: none of the {sc.expected} videos found under {videos_dir}, as listed '
+                          'or by file name in its subfolders (docs/splits.md, "Get the videos")')
   elif sc.bad > max_missing * sc.expected:
     report.status = 'cannot run'
     report.reasons.append(f'{sc.name}: {sc.bad} of {sc.expected} videos missing, empty or undecodable, '
                           f'more than max_missing={max_missing:g}')
   elif sc.bad and report.status == 'ok':
     report.status = 'incomplete'
-
-
-def _layout_hint(videos_dir: str, sc: SplitCheck) -> str:
-  """Videos stored in class folders are the usual reason for 'none found': say so."""
-  for ex in sc.examples:
-    name = os.path.basename(ex.split(' (')[0])
-    hits = glob.glob(os.path.join(glob.escape(videos_dir), '*', name)) + glob.glob(
-        os.path.join(glob.escape(videos_dir), '*', '*', name))
-    if hits:
-      return (f' (e.g. {name} is at {os.path.relpath(hits[0], videos_dir)}: these lists expect the '
-              'layout described in docs/splits.md)')
-  return ''

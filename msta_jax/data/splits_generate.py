@@ -22,6 +22,12 @@ by splits.rank_key(dataset, purpose, item) and keeps the smallest. Procedure, ve
   name), alphabetical like ER-ZSAR/ViFi-CLIP, with every K600 validation video (the `val_only` form).
   K400 (zero-shot source and full supervision): train and val.
 - Held-out model-selection lists are derived by splits.py, the same way for every split set.
+
+A class subset (`classes=[...]`, `--classes=A,B,...` on the command line) follows the same procedure on
+the chosen classes only (their order in the full list, ids local to the subset; `shots` may be fewer
+than 2/4/8/16 for small copies) and is written as the split set `subset` (<splits_dir>/subset/<dataset>),
+whose datasets are named `<dataset>_subset_<protocol>`: results on it say `subset` and are never put
+beside the paper's.
 """
 from __future__ import annotations
 
@@ -203,7 +209,7 @@ def pick(rows: list[splits.Entry], k: int, dataset: str, purpose: str, source: s
   short = [l for l, c in counts.items() if c < k]
   if short:
     raise ValueError(f'{source}: class {names[short[0]]!r} (id {short[0]}) has {counts[short[0]]} videos, '
-                     f'fewer than {k}')
+                     f'fewer than {k} (a small copy or subset: pass --shots with smaller counts)')
   return splits.select_per_class(rows, k, dataset, purpose)
 
 
@@ -223,13 +229,32 @@ def _relabel(rows: list[splits.Entry], full: list[str], part: list[str]) -> list
   return [(p, local[l]) for p, l in rows if l in local]
 
 
-def generate(dataset: str, official: str, splits_dir: str | None = None) -> str:
-  """Builds the generated split set of `dataset` from the files under `official`; returns its folder."""
+def subset_classes(dataset: str, wanted: list[str]) -> list[str]:
+  """The shipped names of `wanted` (matched like official names), in full-list order."""
+  full = classes.names(dataset)
+  index = {_norm(c): c for c in full}
+  unknown = [w for w in wanted if _norm(w) not in index]
+  if unknown:
+    raise ValueError(f'--classes: {unknown} are not {dataset} classes (e.g. {full[:3]}; the full list is '
+                     f'msta_jax/data/assets/classes/{dataset}.json)')
+  if len(set(map(_norm, wanted))) < 2:
+    raise ValueError('--classes: give at least 2 distinct classes')
+  chosen = {_norm(w) for w in wanted}
+  return [c for c in full if _norm(c) in chosen]
+
+
+def generate(dataset: str, official: str, splits_dir: str | None = None, subset: list[str] | None = None,
+             shots: tuple[int, ...] = SHOTS) -> str:
+  """Builds the generated split set of `dataset` from the files under `official` (or, with `subset`,
+  the `subset` split set of those classes, K in `shots`); returns its folder."""
   if dataset not in splits.DATASETS:
     raise ValueError(f'--dataset={dataset!r}: choose from {splits.DATASETS}')
   if not os.path.isdir(official):
     raise FileNotFoundError(f'--official={official} is not a directory')
-  full = classes.names(dataset)
+  if not shots or any(k < 1 for k in shots):
+    raise ValueError(f'--shots={shots}: give positive shot counts')
+  full = classes.names(dataset) if subset is None else subset_classes(dataset, subset)
+  b2n_shots = min(B2N_SHOTS, max(shots))
   lists: dict[str, tuple[list[splits.Entry] | list[str], str, str]] = {}  # rel -> (content, role, indexes)
   class_lists = {'full': 'classes/full.json'}
   lists['classes/full.json'] = (full, f'class list: all {len(full)} classes (full)', '')
@@ -243,6 +268,9 @@ def generate(dataset: str, official: str, splits_dir: str | None = None) -> str:
     named, inputs = read_ssv2(official)
   else:
     named, inputs = read_kinetics(official, ('train', 'val') if dataset == 'k400' else ('val',))
+  if subset is not None:
+    kept = {_norm(c) for c in full}
+    named = {split: [r for r in rows if _norm(r[1]) in kept] for split, rows in named.items()}
   official_ids = {}
   for split, rows in sorted(named.items()):
     official_ids[split] = to_ids(rows, full, f'{official} ({dataset} {split})')
@@ -250,11 +278,11 @@ def generate(dataset: str, official: str, splits_dir: str | None = None) -> str:
   train_name, test_name = ('train1', 'test1') if dataset in ('hmdb51', 'ucf101') else ('train', 'val')
 
   if dataset in ('hmdb51', 'ucf101', 'ssv2'):
-    for k in SHOTS:
+    for k in shots:
       rows = pick(official_ids[train_name], k, dataset, 'few_shot', f'official/{train_name}.txt', full)
       lists[f'few_shot/train_{k}shot.txt'] = (rows, f'few-shot: training, {k} per class', 'full')
     protocols['few_shot'] = {
-        'options': {'shots': list(SHOTS)},
+        'options': {'shots': list(shots)},
         'splits': {'train': {'list': 'few_shot/train_{shots}shot.txt', 'classes': 'full'},
                    'test': {'list': f'official/{test_name}.txt', 'classes': 'full'}},
         'heldout': {'source': f'official/{train_name}.txt', 'classes': 'full', 'mode': 'exclude'}}
@@ -268,10 +296,10 @@ def generate(dataset: str, official: str, splits_dir: str | None = None) -> str:
     lists['base2novel/base_train.txt'] = (base_train, 'base-to-novel: every base-class training video; '
                                           'held-out source', 'base')
     for seed in SEEDS:
-      rows = pick(base_train, B2N_SHOTS, dataset, f'base2novel/seed{seed}', 'base2novel/base_train.txt',
+      rows = pick(base_train, b2n_shots, dataset, f'base2novel/seed{seed}', 'base2novel/base_train.txt',
                   base)
       lists[f'base2novel/fs_base_s{seed}.txt'] = (rows, f'base-to-novel: training, seed {seed}, '
-                                                  f'{B2N_SHOTS} per base class', 'base')
+                                                  f'{b2n_shots} per base class', 'base')
     lists['base2novel/base_val.txt'] = (_relabel(official_ids[test_name], full, base),
                                         'base-to-novel: base-class evaluation', 'base')
     lists['base2novel/novel_val.txt'] = (_relabel(official_ids[test_name], full, novel),
@@ -293,7 +321,7 @@ def generate(dataset: str, official: str, splits_dir: str | None = None) -> str:
                    'val': {'list': 'official/val.txt', 'classes': 'full'}},
         'heldout': {'source': 'official/train.txt', 'classes': 'full', 'mode': 'carve'}}
   if dataset == 'k600':
-    new = k600_new_classes()
+    new = [c for c in k600_new_classes() if c in full]
     for n in (1, 2, 3):
       ranked = sorted(new, key=lambda c: splits.rank_key('k600', f'zero_shot/split{n}', c))
       chosen = sorted(ranked[:K600_ZS_CLASSES])
@@ -305,13 +333,14 @@ def generate(dataset: str, official: str, splits_dir: str | None = None) -> str:
     protocols['zero_shot'] = {'options': {'split': [1, 2, 3]},
                               'splits': {'test': {'list': 'zero_shot/k600_zs_split{split}_test.txt',
                                                   'classes': 'k600_zs_split{split}'}}}
-  return _write(dataset, official, splits_dir, lists, class_lists, protocols, inputs)
+  return _write(dataset, official, splits_dir, lists, class_lists, protocols, inputs,
+                'generated' if subset is None else 'subset')
 
 
 def _write(dataset: str, official: str, splits_dir: str | None, lists: dict, class_lists: dict[str, str],
-           protocols: dict, inputs: list[str]) -> str:
+           protocols: dict, inputs: list[str], name: str = 'generated') -> str:
   """Writes into a fresh folder and swaps it in, so a failed run never leaves a half-made set."""
-  dest = os.path.join(splits_dir or splits.default_splits_dir(), 'generated', dataset)
+  dest = os.path.join(splits_dir or splits.default_splits_dir(), name, dataset)
   tmp = dest + '.partial'
   shutil.rmtree(tmp, ignore_errors=True)
   files = {}
@@ -333,7 +362,7 @@ def _write(dataset: str, official: str, splits_dir: str | None, lists: dict, cla
   for path in inputs:
     with open(path, 'rb') as f:
       inputs_pins[os.path.relpath(path, official)] = splits.sha256(f.read())
-  manifest = {'name': 'generated', 'dataset': dataset,
+  manifest = {'name': name, 'dataset': dataset,
               'source': {'procedure': PROCEDURE, 'official_inputs': inputs_pins},
               'files': dict(sorted(files.items())), 'class_lists': {dataset: class_lists},
               'protocols': {dataset: protocols}}

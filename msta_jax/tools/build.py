@@ -1,6 +1,7 @@
 """Builds a TFDS dataset of real videos (see docs/data.md, "Building datasets").
 
-Your own lists (`path label` per line, paths relative to --videos_dir):
+Your own lists (`path label` per line, or `path` alone with the class folder as the first path part;
+paths relative to --videos_dir):
 
   python -m msta_jax.tools.build --name=NAME --videos_dir=DIR --split train=LIST --split test=LIST \
       --data_dir=OUT [--classes=FILE]
@@ -11,18 +12,25 @@ fetch`, or generated), with the class list each list indexes (full, base, novel,
   python -m msta_jax.tools.build --dataset=hmdb51 --protocol=few_shot [--split_set=vifi] \
       [--definition=mixed|val_only] [--splits_dir=DIR] --videos_dir=DIR --data_dir=OUT
 
-Output: OUT/video_folder/<name>/1.0.0 (array_record files, metadata.json with class lists, split-set
+Output: OUT/video_folder/<name>/1.1.0 (array_record files, metadata.json with class lists, split-set
 record and storage settings, quarantine.json and quarantine.txt). Decoding runs in --workers processes
-with a progress bar and ETA; bad videos are quarantined and the build goes on.
+with a progress bar and ETA; bad videos are quarantined and the build goes on. Videos nested in class
+folders as downloaded (UCF-101/<Class>/..., HMDB51's <class>/...) are found by file name.
+
+Exit status: 0 when built; 1 when more than --max_missing (default 0.01) of any split's listed videos are
+missing or unusable (named; absent ones stop the build before decoding, undecodable ones after it, and
+training then refuses the dataset unless --config.data.allow_partial=True); 2 on usage errors.
 """
 from __future__ import annotations
 
+import glob
 import os
 import sys
 import time
 
 from absl import flags
 
+from msta_jax.data import counts
 from msta_jax.data import decode
 from msta_jax.data import splits
 from msta_jax.tools import cli
@@ -38,8 +46,9 @@ def _flags() -> flags.FlagValues:
   flags.DEFINE_string('name', None, 'Generic build: the dataset (config) name.', flag_values=fv)
   flags.DEFINE_multi_string('split', [], 'Generic build: NAME=LIST_FILE, repeated once per split.',
                             flag_values=fv)
-  flags.DEFINE_string('classes', None, 'Generic build: class list (json list, index->name json, id,name '
-                      'csv, or a shipped dataset name). Default: the ids found in the lists.', flag_values=fv)
+  flags.DEFINE_string('classes', None, 'Generic build: class list (JSON list, index->name JSON, id,name '
+                      'csv, UCF101 classInd.txt-style `<1-based id> <name>` lines, or a shipped dataset name). '
+                      'Default: the ids found in the lists.', flag_values=fv)
   flags.DEFINE_enum('dataset', None, splits.DATASETS, 'Named build: the dataset.', flag_values=fv)
   flags.DEFINE_string('protocol', None, 'Named build: few_shot, base2novel, zero_shot or supervised.',
                       flag_values=fv)
@@ -65,6 +74,10 @@ def _flags() -> flags.FlagValues:
                      'process returns anything for this long: a crashed or hung decoder.', flag_values=fv)
   flags.DEFINE_bool('overwrite', False, 'Rebuild even if the dataset exists.', flag_values=fv)
   flags.DEFINE_bool('progress', True, 'Show a progress bar per split.', flag_values=fv)
+  flags.DEFINE_float('max_missing', counts.MAX_MISSING, 'Largest fraction of any split\'s listed '
+                     'videos that may be missing or unusable; more exits 1 naming them. K400/K600 copies '
+                     'always lack some: raise it knowingly.', flag_values=fv)
+  flags.DEFINE_bool('verbose', False, 'Show library INFO logs and full tracebacks.', flag_values=fv)
   return fv
 
 
@@ -110,6 +123,8 @@ def config_from_flags(fv: flags.FlagValues):
 
 def main(argv: list[str]) -> int:
   fv = _flags()
+  if cli.print_help_if_asked(argv, __doc__, fv):
+    return 0
   try:
     rest = fv(argv)
   except flags.Error as e:
@@ -131,18 +146,25 @@ def main(argv: list[str]) -> int:
   except (UsageError, ValueError, FileNotFoundError) as e:
     print(f'usage error: {e}', file=sys.stderr)
     return 2
-  if fv.progress:
-    tfds.disable_progress_bar()  # Ours (per split, with ETA and the quarantine count) replaces TFDS's.
+  tfds.disable_progress_bar()  # Ours (per split, with ETA and the quarantine count) replaces TFDS's.
+  if not fv.verbose:
+    cli.quiet_libraries()
   path = video_folder.dataset_dir(fv.data_dir, config.name)
   if os.path.exists(os.path.join(path, 'dataset_info.json')) and not fv.overwrite:
     print(f'{path} is built already; pass --overwrite to rebuild')
-    return 0
+    return _over_max_missing(video_folder.load(fv.data_dir, config.name).info.metadata)
+  leftovers = glob.glob(os.path.join(glob.escape(os.path.dirname(path)), f'incomplete.*_{video_folder.VERSION}'))
+  if leftovers:  # A killed build (TFDS cleans up after Python-level errors and Ctrl-C itself).
+    print(f'an earlier build of {config.name} was killed before it finished ({", ".join(leftovers)}: delete '
+          'them); TFDS cannot resume a build, so this one starts over (docs/data.md, "Interrupted builds")')
   start = time.time()
   try:
     builder = video_folder.build(config, fv.videos_dir, fv.data_dir, storage=storage, workers=fv.workers,
                                  splits_dir=fv.splits_dir, progress=fv.progress, overwrite=fv.overwrite,
-                                 timeout_s=fv.timeout_s)
+                                 timeout_s=fv.timeout_s, max_missing=fv.max_missing)
   except (splits.SplitFileError, FileNotFoundError, ValueError) as e:
+    if fv.verbose:
+      raise
     print(f'build failed: {e}', file=sys.stderr)
     return 1
   with open(os.path.join(path, 'quarantine.txt'), encoding='utf-8') as f:
@@ -153,8 +175,20 @@ def main(argv: list[str]) -> int:
     print(f'... and {len(files) - SHOW_FILES} more files in quarantine.txt')
   print(f'built {builder.info.full_name} in {time.time() - start:.0f} s at {path}; quarantine report: '
         f'{os.path.join(path, "quarantine.json")} and quarantine.txt')
-  return 0
+  return _over_max_missing(builder.info.metadata)
+
+
+def _over_max_missing(meta) -> int:
+  """1 (after naming them) when the build left more than --max_missing of a split unusable."""
+  over = dict((meta or {}).get('over_max_missing') or {})
+  for message in over.values():
+    print(f'build incomplete: {message}', file=sys.stderr)
+  if over:
+    print('The dataset is stored, but training refuses it unless --config.data.allow_partial=True (results '
+          'are then marked partial). Fix or replace the videos and rebuild with --overwrite.', file=sys.stderr)
+  return int(bool(over))
 
 
 if __name__ == '__main__':
+  cli.quiet_tensorflow(sys.argv, onednn_banner=True)  # TensorFlow only reads and writes records here.
   cli.run(main)

@@ -75,6 +75,8 @@ def main(argv: list[str]) -> int:
   flags.DEFINE_integer('workers', 0, 'Decoding processes (0: one per core).', flag_values=fv)
   flags.DEFINE_integer('min_frames', decode.MIN_FRAMES, 'Fewer decoded frames rejects a video '
                        '(too_short), as in a build.', flag_values=fv)
+  if cli.print_help_if_asked(argv, __doc__, fv):
+    return 0
   try:
     inputs = fv(argv)[1:]
   except flags.Error as e:

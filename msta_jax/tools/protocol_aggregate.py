@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from msta_jax.data import counts
 from msta_jax.train import evaluate
 
 PAPER_LABEL = 'paper (ViCLIP-B/16)'
@@ -159,6 +160,7 @@ class Row:
   views: str
   frames: int | None
   trainable_params: int | None
+  data: str = ''           # counts.describe of results.json `data`: stored / listed per split, subset, partial.
 
 
 def _group(run: Run) -> tuple[str, str, str, str, str]:
@@ -196,10 +198,13 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
     members = sorted(groups[key], key=lambda r: (r.shots or 0, r.seed))
     first = members[0].results
     paper = PAPER.get((protocol, dataset, method))
+    marks = sorted({m for r in members for m in counts.marker(r.results.get('data')).split(', ') if m})
+    if marks:  # A class subset or a partial dataset: labelled everywhere, never beside the paper's numbers.
+      dataset, paper = f'{dataset} [{", ".join(marks)}]', None
 
     def row(setting: str, metric: str, value: float, std=None, n=1, paper_value=None, res=first) -> Row:
       return Row(protocol, dataset, method, backbone, variant, setting, metric, value, std, n, paper_value,
-                 _views(res), res.get('frames'), res.get('trainable_params'))
+                 _views(res), res.get('frames'), res.get('trainable_params'), counts.describe(res.get('data')))
 
     if protocol == 'few_shot':
       table = per_shot((key, r.shots, r.results['test'][r.test_splits[0]]['top1']) for r in members)[key]
@@ -278,6 +283,9 @@ def markdown(rows: Sequence[Row], title: str = 'Protocol summary') -> str:
   for (protocol, dataset), rs in sections.items():
     out += [f'## {protocol} — {dataset}', '']
     out += _SECTION[protocol](rs) + ['']
+    # Videos short of the lists (every split's counts are in summary.csv's `data` column).
+    out += [f'Data: {d}' for d in sorted({r.data for r in rs if '(' in r.data or '[' in r.data})]
+    out += [''] if out[-1] != '' else []
   return '\n'.join(out)
 
 

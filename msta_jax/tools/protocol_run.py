@@ -255,10 +255,11 @@ def _flags() -> flags.FlagValues:
                     'protocols.', flag_values=fv)
   flags.DEFINE_list('seeds', None, 'Training seeds (default: base_to_novel 1,2,3, else 0); real base-to-novel: '
                     '1..3, also the training list.', flag_values=fv)
-  flags.DEFINE_string('backbone', '', "Backbone weights: the config's init= (synthetic: backbone=) arg.",
-                      flag_values=fv)
+  flags.DEFINE_string('backbone', '', "Backbone weights: the config's init= (synthetic: backbone=) arg; "
+                      '`random` for a seeded random init.', flag_values=fv)
   flags.DEFINE_string('args', '', 'More config arguments for every member, e.g. backbone=clip.', flag_values=fv)
   flags.DEFINE_bool('dry_run', False, 'Print the member commands, run nothing.', flag_values=fv)
+  flags.DEFINE_bool('verbose', False, 'Library INFO logs (Orbax, grain, TFDS).', flag_values=fv)
   for name in ('protocol', 'dataset', 'workdir'):
     flags.mark_flag_as_required(name, flag_values=fv)
   return fv
@@ -293,6 +294,8 @@ def main(argv: Sequence[str]) -> int:
   except (ValueError, flags.Error) as e:
     print(f'run_protocol: {e}', file=sys.stderr)
     return 2
+  if not fv.verbose:
+    cli.quiet_libraries()
   # Before JAX compiles: every member's compilations go to one persistent cache (unless already set).
   os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(os.path.abspath(fv.workdir), '.xla_cache'))
   if not jax.config.jax_compilation_cache_dir:

@@ -4,6 +4,8 @@
   python -m msta_jax.tools.splits fetch [--pins=vifi,val_only_k600] [--local_copy=CLONE] [--base_url=URL]
   python -m msta_jax.tools.splits verify
   python -m msta_jax.tools.splits generate --dataset=hmdb51 --official=DIR
+  python -m msta_jax.tools.splits generate --dataset=ucf101 --official=DIR --classes=Archery,Bowling,... \
+      [--shots=2,4]                   # a class subset: the `subset` split set, never the protocol
   python -m msta_jax.tools.splits check --dataset=hmdb51 --videos_dir=DIR [--split_set=vifi] [--probe]
 
 Every command reads and writes --splits_dir (alias --dest; default $MSTA_SPLITS_DIR, else
@@ -11,6 +13,7 @@ Every command reads and writes --splits_dir (alias --dest; default $MSTA_SPLITS_
 """
 from __future__ import annotations
 
+import json
 import os
 
 from absl import app, flags
@@ -36,6 +39,12 @@ _LOCAL_COPY = flags.DEFINE_string('local_copy', None, 'fetch: a clone of the sou
 _DATASET = flags.DEFINE_enum('dataset', None, splits.DATASETS, 'generate, check: the dataset.',
                              allow_override=True)
 _OFFICIAL = flags.DEFINE_string('official', None, "generate: folder with the dataset's own split files.")
+# allow_override: tools/descriptions.py defines --classes too (a string there as well).
+flags.DEFINE_string('classes', None, 'generate: only these classes, comma-separated or a file (one name a '
+                    'line, or a JSON list); writes the `subset` split set (datasets <dataset>_subset_<protocol>), '
+                    'the first thing to try with a new dataset.', allow_override=True)
+_SHOTS = flags.DEFINE_list('shots', None, 'generate: few-shot K values (default 2,4,8,16); fewer for small '
+                           'subsets.')
 _SPLIT_SET = flags.DEFINE_enum('split_set', 'vifi', splits.SPLIT_SETS, 'check: the split set.')
 _VIDEOS_DIR = flags.DEFINE_string('videos_dir', None, 'check: the folder the list paths are relative to.')
 _PROTOCOL = flags.DEFINE_list('protocol', None,
@@ -65,8 +74,8 @@ def list_splits(splits_dir: str) -> list[str]:
   """One line per split of every set: counts come from the pins, or from the files where derived."""
   out = []
   sets = [('vifi', d) for d in splits.DATASETS]
-  sets += [('generated', d) for d in splits.DATASETS
-           if os.path.exists(os.path.join(splits_dir, 'generated', d, 'manifest.json'))]
+  sets += [(kind, d) for kind in ('generated', 'subset') for d in splits.DATASETS
+           if os.path.exists(os.path.join(splits_dir, kind, d, 'manifest.json'))]
   for name, dataset in sets:
     ss = splits.get_split_set(name, dataset, splits_dir)
     for protocol in ss.protocols():
@@ -128,6 +137,17 @@ def main(argv: list[str]) -> int:
     return 1
 
 
+def _subset(spec: str | None) -> list[str] | None:
+  """--classes: comma-separated names, or a file of one name a line or a JSON list."""
+  if not spec:
+    return None
+  if os.path.isfile(spec):
+    with open(spec, encoding='utf-8') as f:
+      text = f.read()
+    return json.loads(text) if text.lstrip().startswith('[') else [l.strip() for l in text.splitlines() if l.strip()]
+  return [c.strip() for c in spec.split(',') if c.strip()]
+
+
 def _run(command: str, splits_dir: str) -> int:
   if command == 'list':
     print('\n'.join(list_splits(splits_dir)))
@@ -137,8 +157,8 @@ def _run(command: str, splits_dir: str) -> int:
     print(f'{len(statuses)} files verified under {splits_dir}')
   elif command == 'verify':
     manifests = [splits.load_pinned(n, splits_dir) for n in splits.PINNED]
-    manifests += [splits.load_generated(d, splits_dir) for d in splits.DATASETS
-                  if os.path.exists(os.path.join(splits_dir, 'generated', d, 'manifest.json'))]
+    manifests += [splits.load_generated(d, splits_dir, kind) for kind in ('generated', 'subset')
+                  for d in splits.DATASETS if os.path.exists(os.path.join(splits_dir, kind, d, 'manifest.json'))]
     failed = 0
     for m in manifests:
       for s in splits_fetch.verify(m):
@@ -147,8 +167,14 @@ def _run(command: str, splits_dir: str) -> int:
     print(f'{failed} files failed verification' if failed else 'every file matches its pin')
     return int(bool(failed))
   elif command == 'generate':
-    dest = splits_generate.generate(_DATASET.value, _OFFICIAL.value, splits_dir)
-    print(f'wrote the generated {_DATASET.value} split set to {dest}')
+    subset = _subset(flags.FLAGS['classes'].value)
+    shots = tuple(int(k) for k in _SHOTS.value) if _SHOTS.value else splits_generate.SHOTS
+    dest = splits_generate.generate(_DATASET.value, _OFFICIAL.value, splits_dir, subset=subset, shots=shots)
+    what = 'generated' if subset is None else f'{len(subset)}-class subset'
+    print(f'wrote the {what} {_DATASET.value} split set to {dest}')
+    if subset is not None:
+      print(f'build it with: python -m msta_jax.tools.build --dataset={_DATASET.value} --split_set=subset '
+            '--protocol=few_shot --videos_dir=DIR --data_dir=DIR (docs/data.md)')
   else:
     ss = splits.get_split_set(_SPLIT_SET.value, _DATASET.value, splits_dir)
     reports = splits_check.check(ss, _VIDEOS_DIR.value, protocols=_PROTOCOL.value and tuple(_PROTOCOL.value),

@@ -44,6 +44,8 @@ def parse_sizes(text: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
   fv = _flags()
+  if cli.print_help_if_asked(argv, __doc__, fv):
+    return 0
   try:
     rest = fv(argv)
     sizes = parse_sizes(fv.sizes)

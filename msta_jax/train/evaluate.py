@@ -112,6 +112,17 @@ def save_logits(path: str, result: dict[str, np.ndarray], classes: list[str]) ->
   np.savez(path, classes=np.asarray(classes), **result)
 
 
+def in_list_order(result: dict[str, np.ndarray], src) -> dict[str, np.ndarray]:
+  """`result` with `video_id` (pipeline.video_ids), rows in the order of the split's list where the
+  dataset records it (metrics do not depend on the order; generated data keeps storage order)."""
+  list_index = result.get('list_index')
+  out = dict(result, video_id=pipeline.video_ids(src, result['index'], list_index))
+  if list_index is None:
+    return out
+  order = np.argsort(list_index, kind='stable')
+  return {k: v[order] for k, v in out.items()}
+
+
 def class_embeddings(text_fn: Callable, params, ids: np.ndarray, batch: int = 256) -> jax.Array:
   return jnp.concatenate([text_fn(params, ids[i:i + batch]) for i in range(0, len(ids), batch)])
 
@@ -153,5 +164,6 @@ class Evaluator:
     out = metrics(result, factors)
     out['views'] = list(views)
     if save_to is not None and self.pid == 0:
-      save_logits(os.path.join(save_to, 'logits', f'{name or src.split}.npz'), result, src.classes)
+      save_logits(os.path.join(save_to, 'logits', f'{name or src.split}.npz'), in_list_order(result, src),
+                  src.classes)
     return out

@@ -40,10 +40,18 @@ def build_model(config: ml_collections.ConfigDict, arch: models.ModelConfig | No
   return models.get_model(arch or architecture(config), dtype=dtype(config), remat=config.model.remat, **extra)
 
 
+RANDOM = ('', 'random')  # config.model.init values meaning a seeded random init (one word everywhere).
+
+
+def weights_path(config: ml_collections.ConfigDict) -> str:
+  """The backbone checkpoint config.model.init names, '' for a random init."""
+  return '' if config.model.init in RANDOM else os.path.expanduser(config.model.init)
+
+
 def load_backbone(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[models.ModelConfig, dict]:
   """Backbone weights: `config.model.init` through models.load, or a seeded random init."""
-  if config.model.init:
-    model, params = models.load(os.path.expanduser(config.model.init), num_frames=config.model.num_frames,
+  if weights_path(config):
+    model, params = models.load(weights_path(config), num_frames=config.model.num_frames,
                                 image_size=config.model.image_size, video_mode=config.model.video_mode or None)
     return model.cfg.replace(drop_path=config.model.drop_path), params
   arch = architecture(config)
@@ -93,15 +101,23 @@ def validate(config: ml_collections.ConfigDict) -> None:
   losses.get_loss(config.loss.name)
   if config.model.video_mode not in ('', 'frame_average', 'joint'):
     raise ValueError(f"config.model.video_mode={config.model.video_mode!r}; allowed: '', 'frame_average', 'joint'")
-  if config.model.init and not os.path.exists(os.path.expanduser(config.model.init)):
+  if weights_path(config) and not os.path.exists(weights_path(config)):
     raise FileNotFoundError(
         f'config.model.init={config.model.init!r}: no such file or directory. Download the backbone weights '
-        '(BUILD.md, "Pretrained weights") and pass --config.model.init=PATH, or train on a random init with '
-        "--config.model.init=''")
-  if config.model.name not in models.CONFIGS and not config.model.init:
+        '(BUILD.md, "Pretrained weights") and pass --config.model.init=PATH (launch/run_protocol.py: '
+        '--backbone=PATH), or train on a random init with --config.model.init=random (launch/run_protocol.py: '
+        '--backbone=random; a real-data config: the init=random or size=tiny argument)')
+  if config.model.name not in models.CONFIGS and not weights_path(config):
     raise ValueError(f'config.model.name={config.model.name!r}; known: {sorted(models.CONFIGS)} '
                      '(or set config.model.init to a checkpoint)')
-  models.adapter_configs(config)  # Unknown keys and bad values raise, naming the section.
+  adapters = models.adapter_configs(config)  # Unknown keys and bad values raise, naming the section.
+  if config.model.name in models.CONFIGS:  # Blocks vs depth now, not after building the model.
+    layers = models.get_config(config.model.name).vision.layers
+    for name, cfg in adapters.items():
+      if not 1 <= cfg.first_block <= cfg.last_block <= layers:
+        raise ValueError(f'config.{name}.first_block..last_block = {cfg.first_block}..{cfg.last_block}; '
+                         f'{config.model.name} has blocks 1..{layers} (a smaller model: the size=tiny argument '
+                         'of a real-data config sets them together)')
   partition.check_rules(config.freeze)
   for i, rule in enumerate(config.sharding):
     if len(rule) != 2:

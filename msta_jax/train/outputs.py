@@ -36,6 +36,18 @@ def adapters_metadata(config, model) -> dict[str, Any]:
   return meta
 
 
+def backbone_only(params: dict, like: dict) -> dict:
+  """The leaves of `params` at the paths `like` (the backbone's own parameters) has: adapter branches
+  (`msta/...`, LoRA, AdaptFormer) and a linear probe's weights go, trained backbone weights stay."""
+  return {k: backbone_only(v, like[k]) if isinstance(v, dict) else v for k, v in params.items() if k in like}
+
+
+def export_backbone(path: str, backbone, params: dict, backbone_params: dict) -> None:
+  """DIR/backbone/ (config.json + model.safetensors) that `models.load` and `predict --backbone` read,
+  with or without the run's adapters.safetensors."""
+  models.save(path, backbone, backbone_only(params, backbone_params))
+
+
 def write_outputs(workdir: str, config, model, trainable: dict, results: dict[str, Any]) -> None:
   """DIR/adapters.safetensors and DIR/results.json (written last and atomically: a run with a
   results.json is finished)."""

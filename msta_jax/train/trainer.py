@@ -24,7 +24,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from msta_jax import models
-from msta_jax.data import pipeline, prepare, transforms
+from msta_jax.data import counts, pipeline, prepare, transforms
 from msta_jax.train import checkpointing
 from msta_jax.train import evaluate
 from msta_jax.train import from_config
@@ -73,6 +73,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   val_src = pipeline.open_split(d.data_dir, name, d.val_split) if d.val_split else None
   test_srcs = {s: pipeline.open_split(d.data_dir, *(s.split(':', 1) if ':' in s else (name, s)))
                for s in d.test_splits}
+  # Counts for results.json; refuses a partial dataset (unless data.allow_partial) before any model is built.
+  data_report = counts.dataset_report(train_src, val_src, test_srcs, allow_partial=d.allow_partial)
+  if train_src is not None and config.optim.epochs > 0:
+    pipeline.check_batch(train_src, config.batch_size)
 
   # ####################################################################################################
   # Model: backbone weights (loaded or random), adapters, freezing rules.
@@ -244,7 +248,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
              'views': [config.eval.clips, config.eval.crops], 'backbone': meta['backbone_source'],
              'backbone_fingerprint': backbone_fp, 'method': config.method, 'steps': total_steps,
              'train_loss_this_process_run': losses_seen, 'test': {},
-             'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp}
+             'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp, 'data': data_report}
   for split, src in test_srcs.items():
     res = evaluator.run(params, src, views=(config.eval.clips, config.eval.crops), save_to=workdir,
                         name=split.replace(':', '__').replace('/', '_'))
@@ -255,7 +259,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     base, novel = (results['test'][s]['top1'] for s in config.eval.base_novel)
     results['base_novel'] = {'base': base, 'novel': novel, 'hm': evaluate.harmonic_mean(base, novel)}
   if pid == 0 and config.export_backbone:
-    models.save(os.path.join(workdir, 'backbone'), backbone, jax.device_get(params))
+    outputs.export_backbone(os.path.join(workdir, 'backbone'), backbone, jax.device_get(params), backbone_params)
     results['backbone_export'] = os.path.join(workdir, 'backbone')
   if pid == 0:
     outputs.write_outputs(workdir, config, model, jax.device_get(partition.split(params, labels)[0]), results)

@@ -29,7 +29,8 @@ REAL = {
 }
 # Every combination of these; every other method of configs/methods.py once (k400_b2n, default arguments).
 CORE_METHODS = ('msta', 'msta_no_temporal_conv', 'frame_average', 'zero_shot')
-SHARED = {'backbone': ('viclip', 'clip'), 'method': CORE_METHODS, 'split_set': video_base.SPLIT_SETS}
+# The subset split set names datasets like `generated` does: tested once per config, with size=tiny, below.
+SHARED = {'backbone': ('viclip', 'clip'), 'method': CORE_METHODS, 'split_set': ('vifi', 'generated')}
 PAPER_VIEWS = {'hmdb51': (10, 3), 'ucf101': (5, 3), 'k400': (4, 3), 'ssv2': (2, 3)}
 
 
@@ -100,6 +101,22 @@ def test_every_argument_combination_builds(name):
       assert trainable == 1_744_000, arg  # d=128 in blocks 8..12, the authors' logs
     views = (c.eval.clips, c.eval.crops)
     assert views == ((1, 1) if name == 'k400_zeroshot' else PAPER_VIEWS[c.data.dataset]), arg
+
+
+@pytest.mark.parametrize('name', sorted(REAL))
+def test_smoke_preset_on_a_subset_builds_a_tiny_model(name):
+  """size=tiny sets every linked override at once: a tiny random backbone whose adapters fit its 2 layers,
+  batches of 4 on one device, one view; the subset split set names its own datasets."""
+  c = importlib.import_module(f'configs.{name}').get_config('split_set=subset,size=tiny')
+  c.lock()
+  assert (c.model.name, c.model.init, c.model.image_size, c.batch_size, c.eval.batch_size) == (
+      'tiny_viclip', '', 32, 4, 4)
+  assert (c.msta.first_block, c.msta.last_block, c.msta.bottleneck, c.msta.scale) == (1, 2, 32, 0.1)
+  assert (c.eval.clips, c.eval.crops) == (1, 1) and dict(c.mesh) == {'data': 1, 'model': 1}
+  assert c.data.name.startswith('video_folder/') and '_subset_' in c.data.name
+  assert 0 < _build(c) < 100_000
+  with pytest.raises(ValueError, match="size='huge'; allowed"):
+    importlib.import_module(f'configs.{name}').get_config('size=huge')
 
 
 def test_arguments_are_typed_and_checked():

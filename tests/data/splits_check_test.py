@@ -50,6 +50,9 @@ def test_check_reports_unfetched_lists_and_class_folder_layouts(pinned, tmp_path
   assert report.status == 'cannot run' and 'is missing (vifi set): run' in report.reasons[0]
   with serve(pinned['www']) as url:
     splits_fetch.fetch(pinned['splits_dir'], pinned=('vifi',), base_url=url, log=lambda s: None)
-  report = splits_check.check(ss, videos, protocols=('zero_shot',))[0]
+  report = splits_check.check(ss, videos, protocols=('zero_shot',))[0]  # Found by name, as the build does.
+  assert report.status == 'ok' and report.splits[0].found == report.splits[0].expected == 510
+  os.makedirs(tmp_path / 'elsewhere')
+  report = splits_check.check(ss, str(tmp_path / 'elsewhere'), protocols=('zero_shot',))[0]
   assert report.status == 'cannot run' and report.splits[0].found == 0
-  assert f'is at {HMDB[0]}/{_video(0, 30)}' in report.reasons[0]
+  assert 'none of the 510 videos found under' in report.reasons[0] and 'by file name' in report.reasons[0]

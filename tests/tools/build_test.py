@@ -57,14 +57,14 @@ def test_generic_build_stores_good_videos_and_quarantines_bad_ones(videos, tmp_p
   data_dir = str(tmp_path / 'tfds')
   args = ['build', '--name=mini', f'--videos_dir={videos}', '--split', f'train={train}', '--split',
           f'test={test}', f'--classes={class_file}', f'--data_dir={data_dir}', '--short_side=24',
-          '--max_frames=16', '--workers=2', '--noprogress']
+          '--max_frames=16', '--workers=2', '--noprogress', '--max_missing=1']
   assert build.main(args) == 0
   out = capsys.readouterr().out
-  assert '  test             listed       7  stored       2  quarantined      5' in out
+  assert '  test             listed       7  stored       2  missing      1  quarantined      4' in out
   assert 'gone.avi\trejected\tmissing\tquarantined\ttest\tno such file' in out
 
   b = builders.load(data_dir, 'mini')
-  assert b.info.full_name == 'video_folder/mini/1.0.0'
+  assert b.info.full_name == 'video_folder/mini/1.1.0'
   assert (b.info.splits['train'].num_examples, b.info.splits['test'].num_examples) == (4, 2)
   ex = _examples(b, 'train')
   shapes = {k: v['video'].shape for k, v in ex.items()}
@@ -85,6 +85,15 @@ def test_generic_build_stores_good_videos_and_quarantines_bad_ones(videos, tmp_p
   assert meta['splits']['test']['class_list'] == 'classes.json'
   assert meta['splits']['test']['source'] == test and len(meta['splits']['test']['sha256']) == 64
   assert (meta['splits']['test']['listed'], meta['splits']['test']['stored']) == (7, 2)
+  assert (meta['splits']['test']['missing'], meta['splits']['test']['quarantined']) == (1, 4)
+  assert meta['splits']['train']['stored_per_class'] == [1, 1, 2] and meta['max_missing'] == 1
+  assert meta['over_max_missing'] == {}
+  # Every example knows its line in the list; lists/<split>.txt maps it back to the path (logits' video_id).
+  assert {k: int(v['list_index']) for k, v in ex.items()} == {'a.avi': 0, 'b.mp4': 1, 'long.mkv': 2,
+                                                               'portrait.mp4': 6}
+  with open(os.path.join(b.data_dir, 'lists', 'train.txt')) as f:
+    assert f.read().split() == ['a.avi', 'b.mp4', 'long.mkv', 'zero.avi', 'random.mp4', 'audio.mp4',
+                                'portrait.mp4']
   assert (meta['short_side'], meta['max_frames'], meta['min_frames']) == (24, 16, 8)
   assert (meta['keep_partial'], meta['jpeg_quality'], meta['target_fps']) == (False, 90, None)
   assert meta['quarantine'] == {
@@ -109,8 +118,8 @@ def test_classes_from_labels_keep_partial_and_an_all_bad_split(videos, tmp_path,
   data_dir = str(tmp_path / 'tfds')
   assert build.main(['build', '--name=ids', f'--videos_dir={videos}', '--split', f'good={good}', '--split',
                      f'bad={bad}', f'--data_dir={data_dir}', '--short_side=0', '--keep_partial',
-                     '--workers=1', '--noprogress']) == 0
-  assert '  bad              listed       2  stored       0  quarantined      2  (split not stored' in (
+                     '--workers=1', '--noprogress', '--max_missing=1']) == 0
+  assert '  bad              listed       2  stored       0  missing      0  quarantined      2  (split not stored' in (
       capsys.readouterr().out)
   b = builders.load(data_dir, 'ids')
   assert list(b.info.splits) == ['good']
@@ -143,7 +152,7 @@ def test_named_build_stores_each_list_once_with_its_class_list(videos, tmp_path)
   data_dir = str(tmp_path / 'tfds')
   assert build.main(['build', '--dataset=hmdb51', '--protocol=few_shot', '--split_set=generated',
                      f'--splits_dir={sd}', f'--videos_dir={videos}', f'--data_dir={data_dir}',
-                     '--short_side=24', '--workers=1', '--noprogress']) == 0
+                     '--short_side=24', '--workers=1', '--noprogress', '--max_missing=0.5']) == 0
   b = tfds.builder('video_folder/hmdb51_generated_few_shot', data_dir=data_dir)
   assert isinstance(b, builders.VideoFolder)  # A registered config: read with the code.
   counts = {name: s.num_examples for name, s in b.info.splits.items()}
@@ -170,7 +179,8 @@ def test_named_config_names():
   assert builders.config_name('k600', 'zero_shot', 'generated') == 'k600_generated_zero_shot_val_only'
   names = {c.name for c in builders.VideoFolder.BUILDER_CONFIGS}
   assert {'ssv2_vifi_base2novel', 'ucf101_generated_zero_shot', 'k600_vifi_zero_shot_val_only'} <= names
-  assert len(names) == 23 and 'ssv2_vifi_zero_shot' not in names
+  assert 'ucf101_subset_few_shot' in names and 'ssv2_subset_zero_shot' not in names
+  assert len(names) == 34 and 'ssv2_vifi_zero_shot' not in names  # 23 vifi and generated, 11 subset.
 
 
 def test_usage_errors_name_the_flag(videos, tmp_path, capsys):
@@ -189,7 +199,7 @@ def test_usage_errors_name_the_flag(videos, tmp_path, capsys):
   assert 'c.json: no such file and not a shipped dataset' in capsys.readouterr().err
   two = _write(tmp_path / 'two.json', '["a", "b"]')
   assert build.main(['build', '--name=x', '--split', f'train={lst}', f'--classes={two}', *base]) == 1
-  assert 'l.txt: b.mp4 has label 3, outside the 2 classes of' in capsys.readouterr().err
+  assert 'l.txt: b.mp4 has label 3, outside the 2 classes (ids 0..1) of' in capsys.readouterr().err
   elsewhere = _write(tmp_path / 'e.txt', 'train/a.avi 0\n')
   assert build.main(['build', '--name=x', '--split', f'train={elsewhere}', *base]) == 1
   err = capsys.readouterr().err

@@ -48,6 +48,10 @@ def test_training_reduces_loss_and_writes_outputs(data_dir, tmp_path):
   assert saved['test']['few_shot_test']['top1'] == test['top1']
   logits = np.load(tmp_path / 'logits' / 'few_shot_test.npz')
   assert logits['logits'].shape == (384, 96) and (logits['index'] == np.arange(384)).all()
+  assert list(logits['video_id'][:2]) == ['few_shot_test/000000', 'few_shot_test/000001']  # Generated: stable ids.
+  assert saved['data']['splits']['test']['few_shot_test'] == {'listed': 384, 'stored': 384, 'missing': 0,
+                                                              'quarantined': 0, 'unusable_fraction': 0.0}
+  assert saved['data']['partial'] is False and saved['data']['comparable_with_paper'] is True
   assert set(_adapters(tmp_path)) == {k for k in _adapters(tmp_path) if k.startswith('msta/')}
   assert res['trainable_params'] == sum(v.size for v in _adapters(tmp_path).values())
 

@@ -28,16 +28,20 @@ import os
 import re
 from typing import Any, Iterator
 
+import numpy as np
 import tensorflow_datasets as tfds
 from tqdm import auto as tqdm
 
 from msta_jax.data import classes as classes_lib
+from msta_jax.data import counts
 from msta_jax.data import decode
 from msta_jax.data import features
+from msta_jax.data import locate
 from msta_jax.data import splits
 
 NAME = 'video_folder'
-VERSION = '1.0.0'
+VERSION = '1.1.0'
+MAX_MISSING = counts.MAX_MISSING
 FILE_FORMAT = 'array_record'  # The pipeline's loaders need random access (pipeline.py).
 # K400 zero-shot (source) and full supervision use the same train / heldout / val lists: one config.
 SHARED_PROTOCOLS = {('k400', 'zero_shot'): 'supervised'}
@@ -137,7 +141,9 @@ def resolve(config: VideoFolderConfig, splits_dir: str | None = None) -> tuple[l
   ss = splits.get_split_set(config.split_set, config.dataset, splits_dir)
   runs = [(o, ss.splits(config.protocol, definition=config.definition, **o))
           for o in ss.option_grid(config.protocol, config.definition)]
-  # A protocol split keeps its plain name when every option stores the same list (same holdout rule).
+  # A protocol split keeps its plain name when every option stores the same list (same holdout rule) and
+  # its list does not depend on an option (a subset generated with --shots=2 still stores train_shots2).
+  per_option = ss.option_dependent(config.protocol, config.definition)
   key = lambda s: (s.list_file.manifest.name, s.list_file.rel, s.class_file.rel,
                    s.holdout.describe() if s.holdout else None)
   variants: dict[str, set] = {}
@@ -150,7 +156,8 @@ def resolve(config: VideoFolderConfig, splits_dir: str | None = None) -> tuple[l
     names = {}
     for s in ps:
       if key(s) not in sources:  # Stored once, under the name of the first option that uses it.
-        tfds_name = s.name if len(variants[s.name]) == 1 else f'{s.name}_{_options_suffix(options)}'
+        plain = len(variants[s.name]) == 1 and s.name not in per_option
+        tfds_name = s.name if plain else f'{s.name}_{_options_suffix(options)}'
         sources[key(s)] = SplitSource(tfds_name, s.entries(), s.class_list, s.class_list_name,
                                       f'{ps.split_set}:{s.list_file.rel}', {'record': s.record()})
       names[s.name] = sources[key(s)].name
@@ -160,48 +167,75 @@ def resolve(config: VideoFolderConfig, splits_dir: str | None = None) -> tuple[l
   return list(sources.values()), meta
 
 
-def _read_classes(spec: str) -> tuple[list[str], str]:
+def _read_classes(spec: str) -> tuple[list[str], str, int]:
+  """(names, class-list name, the id of the first class: 1 for a 1-based classInd.txt)."""
   if os.path.isfile(spec):
     with open(spec, 'rb') as f:
-      return splits.parse_class_list(f.read(), spec), os.path.basename(spec)
+      names, first = splits.parse_class_index(f.read(), spec)
+    return names, os.path.basename(spec), first
   try:
-    return classes_lib.names(spec), spec
+    return classes_lib.names(spec), spec, 0
   except KeyError as e:
     raise FileNotFoundError(f'--classes={spec}: no such file and not a shipped dataset '
                             f'({", ".join(classes_lib.DATASETS)})') from e
 
 
 def _resolve_generic(config: VideoFolderConfig) -> tuple[list[SplitSource], dict]:
+  names, class_list, first = _read_classes(config.classes) if config.classes else (None, '', 0)
   sources = []
   for name, path in config.lists:
     with open(path, 'rb') as f:
       data = f.read()
-    rows = splits.parse_list(data.decode('utf-8'), path)
+    rows = splits.parse_list(data.decode('utf-8'), path, folder_classes=names, first_id=first)
     sources.append(SplitSource(name, rows, [], '', os.path.abspath(path), {'sha256': splits.sha256(data)}))
-  if config.classes:
-    names, class_list = _read_classes(config.classes)
-  else:  # The class count comes from the labels; names are the ids.
+  if names is None:  # The class count comes from the labels; names are the ids.
     top = max((l for s in sources for _, l in s.entries), default=-1)
     names, class_list = [str(i) for i in range(top + 1)], 'label_ids'
   for s in sources:
     bad = next(((p, l) for p, l in s.entries if not 0 <= l < len(names)), None)
-    if bad:
-      raise ValueError(f'{s.source}: {bad[0]} has label {bad[1]}, outside the {len(names)} classes of '
-                       f'{config.classes or "the lists"}')
+    if bad:  # The label as the list writes it.
+      raise ValueError(f'{s.source}: {bad[0]} has label {bad[1] + first}, outside the {len(names)} classes '
+                       f'(ids {first}..{len(names) - 1 + first}) of {config.classes or "the lists"}')
     s.classes, s.class_list = names, class_list
   return sources, {'split_set': None}
 
 
-def _preflight(sources: list[SplitSource], videos_dir: str) -> None:
-  """Fails before any decoding when a whole list finds no file: a wrong --videos_dir or layout."""
+class TooManyMissing(ValueError):
+  """More than max_missing of a split's listed videos are missing or unusable; the message names them."""
+
+
+def missing_message(split: str, bad: list[str], listed: int, max_missing: float, what: str) -> str:
+  shown = ', '.join(bad[:10]) + (f' and {len(bad) - 10} more' if len(bad) > 10 else '')
+  return (f'split {split}: {len(bad)} of {listed} listed videos {what} ({len(bad) / max(listed, 1):.1%}, '
+          f'more than --max_missing={max_missing:g}): {shown}')
+
+
+def _preflight(sources: list[SplitSource], videos_dir: str, max_missing: float) -> dict[str, str | None]:
+  """{listed path: file on disk or None}; fails before any decoding when a whole list finds no file (a
+  wrong --videos_dir or layout) or more than max_missing of a split is absent."""
   if not os.path.isdir(videos_dir):
     raise FileNotFoundError(f'--videos_dir={videos_dir} is not a directory')
+  finder = locate.Locator(videos_dir)
+  found: dict[str, str | None] = {}
+  problems = []
   for s in sources:
-    if s.entries and not any(os.path.isfile(os.path.join(videos_dir, p)) for p, _ in s.entries):
+    for p, _ in s.entries:
+      if p not in found:
+        found[p] = finder.find(p)
+    absent = [p for p, _ in s.entries if found[p] is None]
+    if s.entries and len(absent) == len(s.entries):
       example = os.path.join(videos_dir, s.entries[0][0])
       raise FileNotFoundError(
           f'none of the {len(s.entries)} videos of split {s.name} ({s.source}) is under '
-          f'--videos_dir={videos_dir} (e.g. {example}); the lists expect the layout in docs/splits.md')
+          f'--videos_dir={videos_dir} (e.g. {example}), neither as listed nor by file name in a subfolder; '
+          'the lists expect the layout in docs/splits.md')
+    if len(absent) > max_missing * len(s.entries):
+      problems.append(missing_message(s.name, absent, len(s.entries), max_missing,
+                                      f'are not under {videos_dir}'))
+  if problems:
+    raise TooManyMissing('; '.join(problems) + '. Nothing was decoded. Get the videos, or pass a larger '
+                         '--max_missing knowingly (results then say the dataset is partial)')
+  return found
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -213,14 +247,17 @@ class Quarantine:
 
   def __init__(self):
     self.entries: dict[str, dict[str, Any]] = {}
-    self.per_split: dict[str, dict[str, int]] = {}
+    self.per_split: dict[str, dict[str, Any]] = {}
 
-  def add(self, split: str, key: str, result: decode.StoreResult) -> None:
-    counts = self.per_split.setdefault(split, {'listed': 0, 'stored': 0, 'quarantined': 0})
-    counts['listed'] += 1
+  def add(self, split: str, key: str, result: decode.StoreResult, num_classes: int = 0) -> None:
+    c = self.per_split.setdefault(split, {'listed': 0, 'stored': 0, 'missing': 0, 'quarantined': 0,
+                                          'stored_per_class': [0] * num_classes})
+    c['listed'] += 1
     stored = result.jpegs is not None
-    counts['stored' if stored else 'quarantined'] += 1
     v = result.verdict
+    c['stored' if stored else 'missing' if v.reason == 'missing' else 'quarantined'] += 1
+    if stored and 0 <= result.label < len(c['stored_per_class']):
+      c['stored_per_class'][result.label] += 1
     if v.status == decode.OK:
       return
     entry = self.entries.setdefault(key, {
@@ -240,8 +277,8 @@ class Quarantine:
     lines = [title]
     for split, c in self.per_split.items():
       note = '' if c['stored'] else '  (split not stored: nothing left)'
-      lines.append(f'  {split:16} listed {c["listed"]:7}  stored {c["stored"]:7}  quarantined '
-                   f'{c["quarantined"]:6}{note}')
+      lines.append(f'  {split:16} listed {c["listed"]:7}  stored {c["stored"]:7}  missing {c["missing"]:6}  '
+                   f'quarantined {c["quarantined"]:6}{note}')
     lines.append(f'{s["quarantined_files"]} files quarantined, {s["stored_partial_files"]} partial files '
                  'stored')
     for status in (decode.REJECTED, decode.PARTIAL):
@@ -254,6 +291,10 @@ class Quarantine:
       lines.append(f'{e["path"]}\t{e["status"]}\t{e["reason"]}\t{what}\t{",".join(e["splits"])}\t'
                    f'{e["detail"]}')
     return '\n'.join(lines) + '\n'
+
+  def unusable(self, split: str) -> list[str]:
+    """The listed paths of `split` that were not stored (missing, rejected, or partial and not kept)."""
+    return sorted(e['path'] for e in self.entries.values() if not e['stored'] and split in e['splits'])
 
   def write(self, directory: str, title: str) -> None:
     with open(os.path.join(directory, 'quarantine.json'), 'w', encoding='utf-8') as f:
@@ -271,26 +312,39 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
   """Videos decoded with PyAV, stored as JPEG frames with the schema of features.py."""
 
   VERSION = tfds.core.Version(VERSION)
-  RELEASE_NOTES = {str(VERSION): 'First release: PyAV decoding, JPEG frames, quarantine report.'}
+  RELEASE_NOTES = {
+      '1.0.0': 'First release: PyAV decoding, JPEG frames, quarantine report.',
+      '1.1.0': 'list_index feature and lists/<split>.txt (logits in list order, with video ids); official '
+               'layouts found by file name; missing counts, stored per class, max_missing.'}
   BUILDER_CONFIGS = _named_configs()
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      'Put the videos in one folder laid out as the lists expect (docs/splits.md) and pass it as '
-      'manual_dir (--videos_dir of python -m msta_jax.tools.build).')
+      'Put the videos in one folder, laid out as the lists expect or as the dataset is downloaded '
+      '(docs/data.md), and pass it as manual_dir (--videos_dir of python -m msta_jax.tools.build).')
 
   def __init__(self, *, storage: decode.StorageOptions = decode.StorageOptions(), workers: int = 0,
                splits_dir: str | None = None, progress: bool = True,
-               timeout_s: float = decode.RESULT_TIMEOUT_S, **kwargs: Any):
+               timeout_s: float = decode.RESULT_TIMEOUT_S, max_missing: float = MAX_MISSING, **kwargs: Any):
     """storage: how frames are stored; workers: decoding processes (0: one per core, 1: in this process);
     splits_dir: where named configs find their lists; progress: a tqdm bar per split; timeout_s: see
-    decode.imap_bounded. Files are array_record unless kwargs say otherwise."""
+    decode.imap_bounded; max_missing: see _preflight and `over_max_missing`. Files are array_record unless
+    kwargs say otherwise."""
     self._storage, self._workers, self._splits_dir = storage, workers or os.cpu_count() or 1, splits_dir
     self._progress, self._timeout_s, self._pool, self.quarantine = progress, timeout_s, None, Quarantine()
+    self._max_missing, self._sources = max_missing, []
     kwargs.setdefault('file_format', FILE_FORMAT)
     super().__init__(**kwargs)
 
+  # TFDS prints 'Downloading and preparing dataset Unknown size ...' and '... prepared' on stdout; there is no
+  # download here, and tools/build.py prints what was built, with the counts.
+  def _log_download_bytes(self) -> None:
+    pass
+
+  def _log_download_done(self) -> None:
+    pass
+
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(builder=self, description=self.builder_config.description,
-                                 features=features.features_dict('jpeg'),
+                                 features=features.features_dict('jpeg', extra={'list_index': np.int32}),
                                  metadata=tfds.core.MetadataDict())
 
   def _download_and_prepare(self, dl_manager, download_config=None) -> None:
@@ -301,13 +355,23 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
     meta['quarantine'] = self.quarantine.summary()
     for name, counts in self.quarantine.per_split.items():
       meta['splits'][name].update(counts)
+    meta['max_missing'] = self._max_missing
+    meta['over_max_missing'] = {
+        s.name: missing_message(s.name, self.quarantine.unusable(s.name), len(s.entries), self._max_missing,
+                                'are missing or unusable')
+        for s in self._sources if len(self.quarantine.unusable(s.name)) > self._max_missing * len(s.entries)}
+    os.makedirs(os.path.join(os.fspath(self.data_dir), 'lists'), exist_ok=True)
+    for s in self._sources:  # Line n is list_index n: logits files name their videos from it.
+      with open(os.path.join(os.fspath(self.data_dir), 'lists', f'{s.name}.txt'), 'w', encoding='utf-8') as f:
+        f.write(''.join(f'{p}\n' for p, _ in s.entries))
     self.quarantine.write(os.fspath(self.data_dir), f'{self.name}/{self.builder_config.name} '
                           f'{self.version}: videos under {dl_manager.manual_dir}')
 
   def _split_generators(self, dl_manager):
     videos_dir = os.fspath(dl_manager.manual_dir)
     sources, meta = resolve(self.builder_config, self._splits_dir)
-    _preflight(sources, videos_dir)
+    found = _preflight(sources, videos_dir, self._max_missing)
+    self._sources = sources
     md = self.info.metadata
     md.update(meta)
     md.update(self._storage.record())
@@ -316,8 +380,9 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
                     for s in sources}
     generators = {}
     for s in sources:
-      tasks = [(os.path.join(videos_dir, rel), rel, label, self._storage) for rel, label in s.entries]
+      tasks = [(found[rel] or os.path.join(videos_dir, rel), rel, label, self._storage) for rel, label in s.entries]
       results = self._decode(tasks, s.name)
+      positions = {rel: i for i, (rel, _) in enumerate(s.entries)}
       # TFDS cannot write a split without examples: decode up to the first storable video now, and leave
       # out a split whose every video is quarantined (the metadata and the report say so).
       head = []
@@ -326,23 +391,26 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
         if r.jpegs is not None:
           break
       if head and head[-1].jpegs is not None:
-        generators[s.name] = self._generate_examples(s.name, itertools.chain(head, results))
+        generators[s.name] = self._generate_examples(s.name, itertools.chain(head, results), positions,
+                                                     len(s.classes))
         continue
       for r in head:
-        self.quarantine.add(s.name, r.key, r)
+        self.quarantine.add(s.name, r.key, r, len(s.classes))
       md['splits'][s.name]['omitted'] = f'all {len(s.entries)} videos quarantined: the split is not stored'
     if not generators:
       raise ValueError(f'every listed video under {videos_dir} was quarantined, nothing to store: '
                        f'{self.quarantine.summary()}; run python -m msta_jax.tools.probe on a few of them')
     return generators
 
-  def _generate_examples(self, split: str, results: Iterator[decode.StoreResult]):
+  def _generate_examples(self, split: str, results: Iterator[decode.StoreResult], positions: dict[str, int],
+                         num_classes: int):
     for result in results:
-      self.quarantine.add(split, result.key, result)
+      self.quarantine.add(split, result.key, result, num_classes)
       if result.jpegs is None:
         continue
       yield result.key, {'video': result.jpegs, 'label': result.label, 'path': result.key,
-                         'fps': result.fps, 'orig_frames': result.orig_frames}
+                         'fps': result.fps, 'orig_frames': result.orig_frames,
+                         'list_index': positions[result.key]}
 
   @contextlib.contextmanager
   def _decoders(self):
@@ -379,13 +447,15 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
 def build(config: VideoFolderConfig, videos_dir: str, data_dir: str, *,
           storage: decode.StorageOptions = decode.StorageOptions(), workers: int = 0,
           splits_dir: str | None = None, progress: bool = True, overwrite: bool = False,
-          timeout_s: float = decode.RESULT_TIMEOUT_S) -> VideoFolder:
+          timeout_s: float = decode.RESULT_TIMEOUT_S, max_missing: float = MAX_MISSING) -> VideoFolder:
   """Builds `config` from the videos under `videos_dir` into data_dir/video_folder/<config>/<version>.
 
-  An existing complete build is kept (TFDS reuses it) unless `overwrite`. Returns the builder.
+  An existing complete build is kept (TFDS reuses it) unless `overwrite`. Returns the builder; its
+  `info.metadata['over_max_missing']` names the splits with more than `max_missing` unusable videos
+  (TooManyMissing is raised before decoding when that many are absent).
   """
   builder = VideoFolder(config=config, data_dir=data_dir, storage=storage, workers=workers,
-                        splits_dir=splits_dir, progress=progress, timeout_s=timeout_s)
+                        splits_dir=splits_dir, progress=progress, timeout_s=timeout_s, max_missing=max_missing)
   mode = (tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS if overwrite else
           tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
