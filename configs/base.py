@@ -86,7 +86,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   ))
 
   # Checkpoints, mesh and parameter placement.
-  c.checkpoint = ml_collections.ConfigDict(dict(keep=2, async_save=True))
+  # every_steps / every_minutes: checkpoints between evaluations (0 = off), bounding the work a fault
+  # loses; resume_force: resume despite changed training inputs (docs/reliability.md).
+  c.checkpoint = ml_collections.ConfigDict(dict(keep=2, async_save=True, every_steps=0, every_minutes=10.0,
+                                                resume_force=False))
   c.export_backbone = False        # Also save the final full model with models.save (pre-training).
   c.mesh = (('data', -1), ('model', 1))
   c.sharding = (('.*', ()),)       # (regex, partition spec) on parameter paths; () = replicated.
