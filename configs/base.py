@@ -58,7 +58,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Optimiser and schedule.
   c.optim = ml_collections.ConfigDict(dict(
       lr=1e-3, weight_decay=1e-3, b1=0.9, b2=0.999, eps=1e-8, schedule='cosine', warmup_epochs=5.0,
-      epochs=50.0, grad_clip=0.0))
+      epochs=50.0, grad_clip=0.0,
+      skip_nonfinite=0))            # Skip at most this many non-finite steps (state unchanged); 0: stop at the first.
   c.total_steps = 0                # 0: epochs x steps per epoch.
   c.batch_size = 32                # Global batch, split over the 'data' mesh axis.
   c.log_every_steps = 10

@@ -154,6 +154,10 @@ class Checkpointer:
     self._guarded('finishing the checkpoint writes', self.last.wait_until_finished)
     self._guarded('finishing the best-checkpoint writes', self.best.wait_until_finished)
 
+  def close(self) -> None:
+    self.last.close()
+    self.best.close()
+
 
 class Periodic:
   """Checkpoints independent of evaluation: every N steps and/or every M minutes (0 = off), so a
@@ -176,7 +180,3 @@ class Periodic:
 
   def saved(self) -> None:
     self.since = time.monotonic()
-
-  def close(self) -> None:
-    self.last.close()
-    self.best.close()

@@ -61,7 +61,10 @@ class Watch:
     return self.noticed_at is not None
 
   def stop(self, step: int) -> Preempted:
-    return Preempted(step, time.monotonic() - (self.noticed_at or time.monotonic()))
+    self.close()
+    exc = Preempted(step, time.monotonic() - (self.noticed_at or time.monotonic()))
+    logging.warning('%s', exc)
+    return exc
 
   def close(self) -> None:
     if self._previous is not None:

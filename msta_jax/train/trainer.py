@@ -31,6 +31,7 @@ from msta_jax.train import evaluate
 from msta_jax.train import faults
 from msta_jax.train import from_config
 from msta_jax.train import losses
+from msta_jax.train import nonfinite
 from msta_jax.train import outputs
 from msta_jax.train import partition
 from msta_jax.train import preemption
@@ -162,7 +163,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   ckpt = checkpointing.Checkpointer(workdir, keep=config.checkpoint.keep, async_save=config.checkpoint.async_save)
   meta = {'config': json.loads(config.to_json_best_effort()), 'backbone_source': config.model.init or 'random',
           'backbone_fingerprint': backbone_fp, 'history': [], 'split_set': tasks.split_record(train_src),
-          'dataset_identity': run_identity.dataset_identity(train_src, val_src)}
+          'dataset_identity': run_identity.dataset_identity(train_src, val_src), 'nonfinite_skipped': []}
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state, state_sh)
   restored = ckpt.restore_latest(target)
   if restored is not None:
@@ -172,7 +173,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                        f'(fingerprint {old_meta["backbone_fingerprint"][:12]}), but this run loads '
                        f'{meta["backbone_source"]} ({backbone_fp[:12]}); use the same config.model.init or a new workdir')
     run_identity.check_resume(workdir, start, old_meta, meta, config.checkpoint.resume_force)
-    meta['history'] = old_meta['history']
+    meta['history'], meta['nonfinite_skipped'] = old_meta['history'], old_meta.get('nonfinite_skipped', [])
     if loader is not None:
       _note(loader.set_state(data_state))
     _note('resumed from step %d', start)
@@ -190,6 +191,8 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     batch_abstract = step_lib.abstract_batch(arch, loader.global_batch, captions=config.loss.name == 'contrastive',
                                              sharding=NamedSharding(mesh, P('data')))
     step_fn = step_lib.make_train_step(model=model, tx=tx, labels=labels, loss_fn=loss_fn, loss_kwargs=loss_kwargs)
+    if config.optim.skip_nonfinite:
+      step_fn = nonfinite.guard(step_fn)
     batch_sh = jax.tree.map(lambda x: x.sharding, batch_abstract)
     batch_keys = tuple(batch_abstract)
     train_step = jax.jit(step_fn, in_shardings=(state_sh, frozen_sh, batch_sh, jax.tree.map(lambda _: repl, task)),
@@ -212,24 +215,26 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   losses_seen: dict[str, float] = {}
   periodic = checkpointing.Periodic(config.checkpoint.every_steps, config.checkpoint.every_minutes, pcount)
   watch = preemption.Watch(pcount)
+  skipper = nonfinite.Skipper(config.optim.skip_nonfinite, meta['nonfinite_skipped'])
   for step in range(start, total_steps):
     t0 = time.perf_counter()
-    local = next(loader)
+    local = faults.batch(step + 1, next(loader))
     batch = _global(mesh, {k: local[k] for k in batch_keys})  # Factor labels are for evaluation only.
     t1 = time.perf_counter()
     state, metrics = train_step(state, frozen, batch, task)
     loss = float(metrics['loss'])
     t2 = time.perf_counter()
     t_data, t_step = t_data + (t1 - t0), t_step + (t2 - t1)
-    if not np.isfinite(loss):
+    if not np.isfinite(loss) and not skipper.skip(step + 1, metrics):
       ckpt.wait()
       raise FloatingPointError(
           f'loss is {loss} at step {step + 1}: stopping. The last good checkpoint is step {last_good} in '
           f'{workdir}/checkpoints (nothing was saved after it). Lower config.optim.lr or check the data.')
     done = step + 1
     faults.hit('after_step', done)
-    losses_seen.setdefault('first', loss)
-    losses_seen['last'] = loss
+    if np.isfinite(loss):
+      losses_seen.setdefault('first', loss)
+      losses_seen['last'] = loss
     progress(done)
     if done % config.log_every_steps == 0 or done == total_steps:
       n = config.log_every_steps if done % config.log_every_steps == 0 else done % config.log_every_steps or 1
@@ -277,7 +282,8 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
              'views': [config.eval.clips, config.eval.crops], 'backbone': meta['backbone_source'],
              'backbone_fingerprint': backbone_fp, 'method': config.method, 'steps': total_steps,
              'train_loss_this_process_run': losses_seen, 'test': {},
-             'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp}
+             'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp,
+             'nonfinite_skipped': meta['nonfinite_skipped']}
   for split, src in test_srcs.items():
     res = evaluator.run(params, src, views=(config.eval.clips, config.eval.crops), save_to=workdir,
                         name=split.replace(':', '__').replace('/', '_'))
