@@ -25,6 +25,8 @@ MAY_CHANGE = (
     'data.num_threads',  # Loader parallelism: batches do not depend on it.
     'eval.batch_size', 'eval.clips', 'eval.crops', 'data.test_splits', 'eval.base_novel',  # Test-time only.
     'export_backbone',
+    'memory_limit_bytes',  # The pre-flight memory check's limit.
+    'distributed.',        # Multi-process settings (peer timeout).
     'total_steps',       # Extends (or shortens) a run; the learning-rate schedule follows the new length.
 )
 

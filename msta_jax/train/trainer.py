@@ -31,6 +31,7 @@ from msta_jax.train import evaluate
 from msta_jax.train import faults
 from msta_jax.train import from_config
 from msta_jax.train import losses
+from msta_jax.train import memory_check
 from msta_jax.train import nonfinite
 from msta_jax.train import outputs
 from msta_jax.train import partition
@@ -198,6 +199,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     train_step = jax.jit(step_fn, in_shardings=(state_sh, frozen_sh, batch_sh, jax.tree.map(lambda _: repl, task)),
                          out_shardings=(state_sh, repl), donate_argnums=0)
     train_step = train_step.lower(state, frozen, batch_abstract, task).compile()
+    _note(memory_check.check(train_step, config.memory_limit_bytes, config.batch_size))
     mem = train_step.memory_analysis()
     if mem is not None:
       _note('train step memory: arguments %.1f MiB, temporaries %.1f MiB, outputs %.1f MiB',

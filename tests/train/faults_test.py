@@ -214,3 +214,24 @@ def test_skip_nonfinite_keeps_the_state_and_records_the_steps(data_dir, tmp_path
   monkeypatch.setenv(faults.ENV, 'nan_batch:3,nan_batch:5')
   with pytest.raises(FloatingPointError, match=r'loss is nan at step 5: stopping'):
     trainer.train_and_evaluate(_config(data_dir, **{'optim.skip_nonfinite': 1}), str(tmp_path / 'b'))
+
+
+def test_a_step_over_the_memory_limit_refuses_to_start_naming_the_knobs(data_dir, tmp_path):
+  with pytest.raises(MemoryError, match=r'train step needs [0-9.]+ MiB per device .*limit 1.0 MiB '
+                     r'\(config.memory_limit_bytes\): it cannot fit, not starting \(global batch 16\).*batch_size.*'
+                     r'remat=True.*bfloat16.*sharding'):
+    trainer.train_and_evaluate(_config(data_dir, memory_limit_bytes=2**20), str(tmp_path))
+  assert not os.path.isdir(tmp_path / 'checkpoints' / '1')
+
+
+def test_local_multiprocess_names_the_process_that_failed_first(tmp_path):
+  fake = tmp_path / 'python'  # Stands in for Python: process 1 fails at once (exit 3), the others later.
+  fake.write_text('#!/bin/bash\nfor a in "$@"; do case "$a" in --process_id=*) id="${a#*=}";; esac; done\n'
+                  '[ "$id" = 1 ] && exit 3\nsleep 1; exit 1\n')
+  fake.chmod(0o755)
+  run = subprocess.run(['bash', 'launch/local_multiprocess.sh', '--num_processes=3', '--', '--config=x',
+                        f'--workdir={tmp_path}'], capture_output=True, text=True, env=dict(os.environ, PYTHON=str(fake)))
+  assert run.returncode == 3
+  lines = run.stderr.strip().splitlines()
+  assert lines[0] == f'process 1 failed first (exit 3); see {tmp_path}/process_1.log'
+  assert sorted(lines[1:]) == [f'process {i} failed (exit 1); see {tmp_path}/process_{i}.log' for i in (0, 2)]
