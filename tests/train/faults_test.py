@@ -36,14 +36,21 @@ def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp('datasets'))
 
 
+def _command(workdir, data_dir, *extra):
+  """The same command every leg (24 steps, eval every 6, a checkpoint every 4)."""
+  return [sys.executable, '-m', 'msta_jax.main', '--config=configs/tiny.py:shots=2', f'--workdir={workdir}',
+          f'--config.data.data_dir={data_dir}', f'--config.data.generator_args={SMALL}', '--config.batch_size=16',
+          '--config.eval.batch_size=16', '--config.optim.epochs=2', '--config.eval.every_epochs=0.5',
+          '--config.checkpoint.every_steps=4', *extra]
+
+
+def _env(fault=''):
+  return dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1', **{faults.ENV: fault})
+
+
 def _run(workdir, data_dir, fault='', *extra):
-  """The same command every leg (24 steps, eval every 6, a checkpoint every 4), with a fault hook."""
-  cmd = [sys.executable, '-m', 'msta_jax.main', '--config=configs/tiny.py:shots=2', f'--workdir={workdir}',
-         f'--config.data.data_dir={data_dir}', f'--config.data.generator_args={SMALL}', '--config.batch_size=16',
-         '--config.eval.batch_size=16', '--config.optim.epochs=2', '--config.eval.every_epochs=0.5',
-         '--config.checkpoint.every_steps=4', *extra]
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1', **{faults.ENV: fault})
-  return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+  return subprocess.run(_command(workdir, data_dir, *extra), capture_output=True, text=True, env=_env(fault),
+                        timeout=600)
 
 
 def _steps(workdir, folder='checkpoints'):
@@ -126,10 +133,11 @@ def test_corrupt_checkpoints_with_none_good_stop_and_list_them(reference, tmp_pa
   for step in _steps(tmp_path):
     os.remove(tmp_path / 'checkpoints' / str(step) / 'data' / 'metadata')
   ckpt = checkpointing.Checkpointer(str(tmp_path), keep=2, async_save=False)
-  with pytest.raises(checkpointing.CheckpointError, match=r'holds steps \[24, 18\] and none restores: step 24: .*'
-                     r'step 18: .*Not starting from scratch over them'):
-    ckpt.restore_latest({})
-  assert _steps(tmp_path) == [18, 24]  # Nothing moved when nothing is good.
+  with pytest.raises(checkpointing.CheckpointError, match=r'holds steps \[24, 18\] and none restores: step 24: '
+                     r'FileNotFoundError: File \S+/24/data/metadata not found\.; step 20: .*/20/data/metadata not found'
+                     r'.*Not starting from scratch over them'):
+    ckpt.restore_latest(None)  # No target: the arrays come back as stored (a good step restores so).
+  assert _steps(tmp_path) == [20, 24]  # Nothing moved when nothing is good.
 
 
 def test_second_run_on_a_workdir_refuses_and_stale_locks_are_taken_over(data_dir, tmp_path):
@@ -235,3 +243,22 @@ def test_local_multiprocess_names_the_process_that_failed_first(tmp_path):
   lines = run.stderr.strip().splitlines()
   assert lines[0] == f'process 1 failed first (exit 3); see {tmp_path}/process_1.log'
   assert sorted(lines[1:]) == [f'process {i} failed (exit 1); see {tmp_path}/process_{i}.log' for i in (0, 2)]
+
+
+@pytest.mark.slow
+def test_a_dead_peer_stops_the_others_naming_it(data_dir, reference, tmp_path):
+  import socket
+  import time
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+  cmd = _command(tmp_path, data_dir, '--config.optim.epochs=0.5', "--config.mesh=(('data', 2), ('model', 1))",
+                 '--config.distributed.peer_timeout_s=20', f'--coordinator_address=127.0.0.1:{port}',
+                 '--num_processes=2')
+  procs = [subprocess.Popen(cmd + [f'--process_id={i}'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=_env('kill_after_step:2' if i else '')) for i in range(2)]
+  assert procs[1].wait(timeout=600) == KILLED
+  died = time.monotonic()
+  _, err = procs[0].communicate(timeout=120)
+  assert procs[0].returncode != 0 and time.monotonic() - died < 60, err[-3000:]
+  assert re.search(r'Task 1 heartbeat timeout|tasks are unhealthy \(stopped sending heartbeats\):\s*1', err), err[-3000:]
