@@ -58,10 +58,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Optimiser and schedule.
   c.optim = ml_collections.ConfigDict(dict(
       lr=1e-3, weight_decay=1e-3, b1=0.9, b2=0.999, eps=1e-8, schedule='cosine', warmup_epochs=5.0,
-      epochs=50.0, grad_clip=0.0))
+      epochs=50.0, grad_clip=0.0,
+      skip_nonfinite=0))            # Skip at most this many non-finite steps (state unchanged); 0: stop at the first.
   c.total_steps = 0                # 0: epochs x steps per epoch.
   c.batch_size = 32                # Global batch, split over the 'data' mesh axis.
   c.log_every_steps = 10
+  c.memory_limit_bytes = 0         # Per-device limit for the pre-flight memory check where the device reports none.
 
   # Data: a built TFDS dataset (msta_jax.tools.build, or generated: the synthetic set).
   c.data = ml_collections.ConfigDict(dict(
@@ -87,7 +89,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   ))
 
   # Checkpoints, mesh and parameter placement.
-  c.checkpoint = ml_collections.ConfigDict(dict(keep=2, async_save=True))
+  # every_steps / every_minutes: checkpoints between evaluations (0 = off), bounding the work a fault
+  # loses; resume_force: resume despite changed training inputs (docs/reliability.md).
+  c.checkpoint = ml_collections.ConfigDict(dict(keep=2, async_save=True, every_steps=0, every_minutes=10.0,
+                                                resume_force=False))
+  # Multi-process runs: a peer silent this long stops every process, naming it (no hang).
+  c.distributed = ml_collections.ConfigDict(dict(peer_timeout_s=120))
   c.export_backbone = False        # Also save the final full model with models.save (pre-training).
   c.mesh = (('data', -1), ('model', 1))
   c.sharding = (('.*', ()),)       # (regex, partition spec) on parameter paths; () = replicated.

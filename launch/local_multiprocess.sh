@@ -6,7 +6,8 @@
 #   bash launch/local_multiprocess.sh [--num_processes=2] [--port=12355] [--devices_per_process=1] \
 #       [--dry_run] -- --config=configs/tiny.py --workdir=runs/mp
 #
-# Logs go to <workdir>/process_<i>.log. Exits non-zero if any process fails.
+# Logs go to <workdir>/process_<i>.log. Exits with the exit code of the first process that fails (75: preempted)
+# and names it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source launch/lib.sh
@@ -39,11 +40,15 @@ for ((i = 0; i < num; i++)); do
   bash -c "${cmds[$i]}" > "$workdir/process_$i.log" 2>&1 &
   pids+=($!)
 done
+# In the order they end: the first failure is named as such (the others usually fail because of it).
 status=0
-for ((i = 0; i < num; i++)); do
-  if ! wait "${pids[$i]}"; then
-    echo "process $i failed; see $workdir/process_$i.log" >&2
-    status=1
+for ((n = 0; n < num; n++)); do
+  rc=0; wait -n -p done || rc=$?
+  for ((i = 0; i < num; i++)); do [ "${pids[$i]}" = "$done" ] && break; done
+  if [ "$rc" != 0 ]; then
+    [ "$status" = 0 ] && first=" first" || first=""
+    echo "process $i failed$first (exit $rc); see $workdir/process_$i.log" >&2
+    [ "$status" = 0 ] && status=$rc
   fi
 done
 exit $status

@@ -29,11 +29,14 @@ USER_ERRORS = (counts.PartialDatasetError, pipeline.DatasetMissingError, FileNot
 
 
 def init_distributed() -> None:
-  """The one place that starts multi-process JAX."""
+  """The one place that starts multi-process JAX. A peer silent for `distributed.peer_timeout_s`
+  (dead, or its host gone) makes the coordination service stop every process with an error naming
+  it, instead of the others hanging in a collective."""
+  timeout = {'heartbeat_timeout_seconds': int(_CONFIG.value.distributed.peer_timeout_s)}
   if _COORDINATOR.value is not None:
-    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, **timeout)
   elif _DISTRIBUTED.value:
-    jax.distributed.initialize()
+    jax.distributed.initialize(**timeout)
 
 
 def main(argv: list[str]) -> None:

@@ -21,8 +21,9 @@ from typing import Any, Callable
 
 import numpy as np
 from safetensors import safe_open
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save, save_file
 
+from msta_jax import files
 from msta_jax.models import clip
 
 FORMAT_NAME = 'msta_jax'
@@ -242,13 +243,14 @@ ADAPTERS_FORMAT = 'msta_jax.adapters'
 
 def write_adapters(path: str, trainable: dict, meta: dict) -> None:
   """safetensors of the trained parameters ('/' paths) with JSON metadata; the bytes depend only on
-  the tensors and `meta` (no timestamps, no paths), so equal runs give byte-identical files.
+  the tensors and `meta` (no timestamps, no paths), so equal runs give byte-identical files. Written
+  atomically: a reader sees the old file or the new one.
 
   The metadata is ONE key (the format name -> sorted JSON): safetensors writes its metadata map in
   hash order, which differs between processes, so two keys came out in either order.
   """
   tensors = dict(sorted(flat_param_dict(trainable).items()))
-  save_file(tensors, path, metadata={ADAPTERS_FORMAT: json.dumps(meta, sort_keys=True)})
+  files.write_atomic(path, save(tensors, metadata={ADAPTERS_FORMAT: json.dumps(meta, sort_keys=True)}))
 
 
 def read_adapters(path: str) -> tuple[dict[str, np.ndarray], dict]:

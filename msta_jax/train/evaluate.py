@@ -7,7 +7,9 @@ dropped or double counted however the split is divided between processes.
 """
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from typing import Any, Callable, Iterable
 
 import jax
@@ -17,6 +19,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from msta_jax import compilation
+from msta_jax import files
 from msta_jax.data import pipeline
 from msta_jax.train import losses
 
@@ -107,9 +110,14 @@ def harmonic_mean(a: float | None, b: float | None) -> float | None:
 
 def save_logits(path: str, result: dict[str, np.ndarray], classes: list[str]) -> None:
   """`DIR/logits/<split>.npz`: per-video logits, labels, indices and class names; any metric can be
-  recomputed from it."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  np.savez(path, classes=np.asarray(classes), **result)
+  recomputed from it. Written atomically, with fixed zip timestamps (np.savez stamps the clock), so
+  equal results give byte-identical files."""
+  buf = io.BytesIO()
+  with zipfile.ZipFile(buf, 'w', zipfile.ZIP_STORED) as z:
+    for key, arr in dict(classes=np.asarray(classes), **result).items():
+      with z.open(zipfile.ZipInfo(f'{key}.npy', date_time=(1980, 1, 1, 0, 0, 0)), 'w', force_zip64=True) as f:
+        np.lib.format.write_array(f, np.asanyarray(arr), allow_pickle=False)
+  files.write_atomic(path, buf.getvalue())
 
 
 def in_list_order(result: dict[str, np.ndarray], src) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ from absl import logging
 from msta_jax import files
 from msta_jax import models
 from msta_jax.models import checkpoints
+from msta_jax.train import faults
 
 
 def metric_writer(workdir: str, process_index: int):
@@ -53,6 +54,7 @@ def write_outputs(workdir: str, config, model, trainable: dict, results: dict[st
   results.json is finished)."""
   path = os.path.join(workdir, 'adapters.safetensors')
   checkpoints.write_adapters(path, trainable, adapters_metadata(config, model))
+  faults.hit('during_export')
   results = dict(results, adapters=path)
   files.write_json(os.path.join(workdir, 'results.json'), results, indent=1, sort_keys=True)
   logging.info('results: %s', json.dumps(results.get('test', {}), sort_keys=True))

@@ -23,17 +23,24 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from msta_jax import files
 from msta_jax import models
 from msta_jax.data import counts, pipeline, prepare, transforms
 from msta_jax.train import checkpointing
 from msta_jax.train import evaluate
+from msta_jax.train import faults
 from msta_jax.train import from_config
 from msta_jax.train import losses
+from msta_jax.train import memory_check
+from msta_jax.train import nonfinite
 from msta_jax.train import outputs
 from msta_jax.train import partition
+from msta_jax.train import preemption
+from msta_jax.train import run_identity
 from msta_jax.train import sharding
 from msta_jax.train import step as step_lib
 from msta_jax.train import tasks
+from msta_jax.train import workdir_lock
 
 
 def _note(msg: str, *args) -> None:
@@ -47,6 +54,18 @@ def _global(mesh, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
+  """One run; a second run on the same workdir is refused while this one holds `DIR/run.lock`."""
+  lock = workdir_lock.WorkdirLock(workdir)
+  try:
+    if jax.process_index() == 0:
+      os.makedirs(workdir, exist_ok=True)
+      lock.acquire()
+    return _train_and_evaluate(config, workdir)
+  finally:
+    lock.release()
+
+
+def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # ####################################################################################################
   # Setup: validation of the config, mesh, writers.
   # ####################################################################################################
@@ -57,8 +76,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   writer = outputs.metric_writer(workdir, pid)
   _note('%d processes, %d devices, mesh %s', pcount, jax.device_count(), dict(mesh.shape))
   if pid == 0:
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(sort_keys=True, indent=1))
+    files.write_atomic(os.path.join(workdir, 'config.json'), config.to_json_best_effort(sort_keys=True, indent=1))
 
   # ####################################################################################################
   # Data: build what can be generated (the synthetic set), open the splits.
@@ -149,7 +167,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # ####################################################################################################
   ckpt = checkpointing.Checkpointer(workdir, keep=config.checkpoint.keep, async_save=config.checkpoint.async_save)
   meta = {'config': json.loads(config.to_json_best_effort()), 'backbone_source': config.model.init or 'random',
-          'backbone_fingerprint': backbone_fp, 'history': [], 'split_set': tasks.split_record(train_src)}
+          'backbone_fingerprint': backbone_fp, 'history': [], 'split_set': tasks.split_record(train_src),
+          'dataset_identity': run_identity.dataset_identity(train_src, val_src), 'nonfinite_skipped': []}
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state, state_sh)
   restored = ckpt.restore_latest(target)
   if restored is not None:
@@ -158,7 +177,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       raise ValueError(f'{workdir}: the checkpoint was trained on backbone {old_meta["backbone_source"]} '
                        f'(fingerprint {old_meta["backbone_fingerprint"][:12]}), but this run loads '
                        f'{meta["backbone_source"]} ({backbone_fp[:12]}); use the same config.model.init or a new workdir')
-    meta['history'] = old_meta['history']
+    run_identity.check_resume(workdir, start, old_meta, meta, config.checkpoint.resume_force)
+    meta['history'], meta['nonfinite_skipped'] = old_meta['history'], old_meta.get('nonfinite_skipped', [])
     if loader is not None:
       _note(loader.set_state(data_state))
     _note('resumed from step %d', start)
@@ -176,11 +196,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     batch_abstract = step_lib.abstract_batch(arch, loader.global_batch, captions=config.loss.name == 'contrastive',
                                              sharding=NamedSharding(mesh, P('data')))
     step_fn = step_lib.make_train_step(model=model, tx=tx, labels=labels, loss_fn=loss_fn, loss_kwargs=loss_kwargs)
+    if config.optim.skip_nonfinite:
+      step_fn = nonfinite.guard(step_fn)
     batch_sh = jax.tree.map(lambda x: x.sharding, batch_abstract)
     batch_keys = tuple(batch_abstract)
     train_step = jax.jit(step_fn, in_shardings=(state_sh, frozen_sh, batch_sh, jax.tree.map(lambda _: repl, task)),
                          out_shardings=(state_sh, repl), donate_argnums=0)
     train_step = train_step.lower(state, frozen, batch_abstract, task).compile()
+    _note(memory_check.check(train_step, config.memory_limit_bytes, config.batch_size))
     mem = train_step.memory_analysis()
     if mem is not None:
       _note('train step memory: arguments %.1f MiB, temporaries %.1f MiB, outputs %.1f MiB',
@@ -196,23 +219,28 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   t_data = t_step = 0.0
   last_good = ckpt.latest_step()
   losses_seen: dict[str, float] = {}
+  periodic = checkpointing.Periodic(config.checkpoint.every_steps, config.checkpoint.every_minutes, pcount)
+  watch = preemption.Watch(pcount)
+  skipper = nonfinite.Skipper(config.optim.skip_nonfinite, meta['nonfinite_skipped'])
   for step in range(start, total_steps):
     t0 = time.perf_counter()
-    local = next(loader)
+    local = faults.batch(step + 1, next(loader))
     batch = _global(mesh, {k: local[k] for k in batch_keys})  # Factor labels are for evaluation only.
     t1 = time.perf_counter()
     state, metrics = train_step(state, frozen, batch, task)
     loss = float(metrics['loss'])
     t2 = time.perf_counter()
     t_data, t_step = t_data + (t1 - t0), t_step + (t2 - t1)
-    if not np.isfinite(loss):
+    if not np.isfinite(loss) and not skipper.skip(step + 1, metrics):
       ckpt.wait()
       raise FloatingPointError(
           f'loss is {loss} at step {step + 1}: stopping. The last good checkpoint is step {last_good} in '
           f'{workdir}/checkpoints (nothing was saved after it). Lower config.optim.lr or check the data.')
     done = step + 1
-    losses_seen.setdefault('first', loss)
-    losses_seen['last'] = loss
+    faults.hit('after_step', done)
+    if np.isfinite(loss):
+      losses_seen.setdefault('first', loss)
+      losses_seen['last'] = loss
     progress(done)
     if done % config.log_every_steps == 0 or done == total_steps:
       n = config.log_every_steps if done % config.log_every_steps == 0 else done % config.log_every_steps or 1
@@ -228,12 +256,24 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       record = {'step': done, 'epoch': done / steps_per_epoch}
       if val_src is not None:
         val = evaluator.run(params, val_src, views=(config.eval.val_clips, config.eval.val_crops))
+        faults.hit('during_eval', done)
         record['val_top1'] = val['top1']
         writer.write_scalars(done, {'eval/val_top1': val['top1'], 'eval/val_top5': val['top5']})
         ckpt.save_best(done, state, loader.get_state(), dict(meta, history=meta['history'] + [record]), val['top1'])
       meta['history'].append(record)
       ckpt.save(done, state, loader.get_state(), meta)
       last_good = done
+      periodic.saved()
+    stop = watch.reached(done)
+    if last_good != done and (stop or periodic.due(done)):  # Between evaluations; the same on every process.
+      ckpt.save(done, state, loader.get_state(), meta)
+      last_good = done
+      periodic.saved()
+    if stop:
+      ckpt.wait()
+      loader.close()
+      raise watch.stop(done)
+  watch.close()
   ckpt.wait()
   if loader is not None:
     loader.close()  # Training is over: its prefetch threads would compete with the test evaluation.
@@ -248,11 +288,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
              'views': [config.eval.clips, config.eval.crops], 'backbone': meta['backbone_source'],
              'backbone_fingerprint': backbone_fp, 'method': config.method, 'steps': total_steps,
              'train_loss_this_process_run': losses_seen, 'test': {},
-             'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp, 'data': data_report}
+             'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp, 'data': data_report,
+             'nonfinite_skipped': meta['nonfinite_skipped']}
   for split, src in test_srcs.items():
     res = evaluator.run(params, src, views=(config.eval.clips, config.eval.crops), save_to=workdir,
                         name=split.replace(':', '__').replace('/', '_'))
     results['test'][split] = res
+    faults.hit('during_test')
     if res['top1'] is not None:
       writer.write_scalars(total_steps, {f'test/{split}/top1': res['top1']})
   if len(config.eval.base_novel) == 2:
