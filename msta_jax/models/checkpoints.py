@@ -24,14 +24,11 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from msta_jax.models import clip
+from msta_jax.models.errors import CheckpointError
 
 FORMAT_NAME = 'msta_jax'
 # Buffers some writers store beside parameters; they carry no learned state.
 _IGNORED_BUFFERS = re.compile(r'.*(position_ids|attn_mask)$')
-
-
-class CheckpointError(ValueError):
-  """A checkpoint does not match the model: names the file and every offending key."""
 
 
 # --------------------------------------------------------------------------------------------------
