@@ -136,3 +136,19 @@ def hf_config(vision_width: int = 64, text_width: int = 64) -> dict:
 
 def json_bytes(obj) -> bytes:
   return json.dumps(obj).encode()
+
+
+def canonical_state_dict(params: dict) -> dict[str, np.ndarray]:
+  """OpenAI-layout (canonical) tensors of a frame-wise CLIP's `params`: what
+  checkpoints.canonical_to_params reads back to the same parameters."""
+  from msta_jax.models import checkpoints  # Lazy: only the checkpoint tests need the model code.
+  out = {}
+  for path, value in checkpoints._flatten(params).items():  # pylint: disable=protected-access
+    key, _ = checkpoints.canonical_key(path)
+    x = np.asarray(value, np.float32)
+    if path[-2:] == ('conv1', 'kernel'):
+      x = x.transpose(3, 2, 0, 1)
+    elif path[-1] == 'kernel':
+      x = x.T
+    out[key] = np.ascontiguousarray(x)
+  return out
