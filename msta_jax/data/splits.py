@@ -112,7 +112,10 @@ def format_list(rows: list[Entry]) -> str:
 
 def parse_class_list(data: bytes, source: str) -> list[str]:
   """Reads an `id,name` csv (ViFi-CLIP; names may hold commas), an index2cls json or a json list."""
-  text = data.decode('utf-8')
+  try:
+    text = data.decode('utf-8')
+  except UnicodeDecodeError as e:
+    raise SplitFileError(f'{source}: not UTF-8 text ({e})') from e
   if source.endswith('.csv'):
     rows = [r for r in csv.reader(io.StringIO(text.replace('\r', ''))) if r]
     if not rows or rows[0] != ['id', 'name']:
@@ -121,9 +124,12 @@ def parse_class_list(data: bytes, source: str) -> list[str]:
     if ids != [str(i) for i in range(len(ids))]:
       raise SplitFileError(f'{source}: ids must run 0..{len(ids) - 1} in order')
     return [r[1] for r in rows[1:]]
-  obj = json.loads(text)
+  try:
+    obj = json.loads(text)
+  except (ValueError, RecursionError) as e:
+    raise SplitFileError(f'{source}: not a readable JSON class list ({type(e).__name__}: {e})') from e
   if isinstance(obj, dict):
-    if sorted(obj, key=int) != [str(i) for i in range(len(obj))]:
+    if sorted(obj) != sorted(str(i) for i in range(len(obj))):
       raise SplitFileError(f'{source}: keys must be "0".."{len(obj) - 1}"')
     return [obj[str(i)] for i in range(len(obj))]
   if not isinstance(obj, list) or not all(isinstance(n, str) for n in obj):
@@ -195,8 +201,11 @@ def load_generated(dataset: str, splits_dir: str | None = None) -> Manifest:
   if not os.path.exists(path):
     raise SplitFileError(f'no generated split set for {dataset}: {path} is missing; run '
                          f'`{_CLI} generate --dataset={dataset} --official=DIR` first')
-  with open(path) as f:
-    return Manifest('generated', root, json.load(f))
+  try:
+    with open(path) as f:
+      return Manifest('generated', root, json.load(f))
+  except (ValueError, RecursionError) as e:
+    raise SplitFileError(f'{path}: not a readable manifest ({type(e).__name__}: {e})') from e
 
 
 def check_pin(data: bytes, pin: Mapping[str, Any], where: str) -> None:
