@@ -38,9 +38,9 @@ _DTYPES = {
 # Non-weight objects that ViCLIP-style training checkpoints carry beside the weights (configs).
 _INERT_CONTAINERS = {('easydict', 'EasyDict'), ('argparse', 'Namespace')}
 # Memory bounds (docs/security.md). torch.save stores its members uncompressed; a compressed member
-# may inflate to at most this many times its compressed size (deflate's own limit is ~1032; tensors
-# of zeros compress ~1000x, which a checkpoint never holds) once it is larger than _SMALL bytes.
-MAX_INFLATE_RATIO = 50
+# may inflate to at most this many times its compressed size once it is larger than _SMALL bytes
+# (trained float weights deflate by ~1.1x; deflate's own limit, reached by zeros, is ~1032x).
+MAX_INFLATE_RATIO = 10
 _SMALL = 1 << 20
 # Tensors rebuilt (copied out of their storages) may hold at most this many times the bytes of the
 # storages the archive holds: tied weights (one storage, two tensors) need 2.
@@ -215,8 +215,8 @@ class _Unpickler(pickle.Unpickler):
         raise UnsafePickleError(f'{self._source}: storage {key!r} holds {len(raw)} bytes, not the '
                                 f'{numel} elements ({need} bytes) its record claims')
       dtype = kind.dtype.newbyteorder('<' if self._little else '>') if kind.dtype.itemsize > 1 else kind.dtype
-      arr = np.frombuffer(raw, dtype=dtype, count=numel)
-      self._storages[key] = arr.astype(kind.dtype)
+      arr = np.frombuffer(raw, dtype=dtype, count=numel)  # Read-only, no copy: tensors copy out of it.
+      self._storages[key] = arr if arr.dtype.isnative else arr.astype(kind.dtype)
     return self._storages[key]
 
 
