@@ -494,6 +494,7 @@ def imap_bounded(pool: Any, fn: Callable[[Any], Any], tasks: Iterable[Any], *, l
   numbered = enumerate(tasks)
   marks = tempfile.mkdtemp(prefix='msta_tasks_')
   started: dict[int, tuple[int, float]] = {}  # index -> (worker pid, when we saw it start)
+  last_event = [time.monotonic()]  # A result, a task starting or a task given up on.
 
   def submit() -> None:
     for i, task in itertools.islice(numbered, 1):
@@ -506,46 +507,52 @@ def imap_bounded(pool: Any, fn: Callable[[Any], Any], tasks: Iterable[Any], *, l
     submit()
     return failed(task, why)
 
+  def check(now: float) -> Iterator[Any]:
+    """Notes tasks that started; fails those whose worker died or that ran past timeout_s."""
+    for i in sorted(pending):
+      if i not in started:
+        try:
+          with open(os.path.join(marks, str(i))) as f:
+            started[i] = (int(f.read()), now)
+          last_event[0] = now
+        except (OSError, ValueError):
+          continue
+      pid, since = started[i]
+      if not _alive(pid):
+        last_event[0] = now
+        yield give_up(i, f'its decoding process (pid {pid}) died')
+      elif now - since > timeout_s:
+        try:
+          os.kill(pid, signal.SIGKILL)  # The pool replaces the worker; its result never comes.
+        except ProcessLookupError:
+          pass
+        last_event[0] = now
+        yield give_up(i, f'no result within {timeout_s:g} s: its decoding process hung and was killed')
+
   try:
     for _ in range(limit):
       submit()
-    last_event = time.monotonic()
+    last_check = time.monotonic()
     while pending:
       try:
         i, out = done.get(timeout=poll_s)
       except queue.Empty:
-        now = time.monotonic()
+        i, out = None, None
+      now = time.monotonic()
+      if i is not None:
+        last_event[0] = now
+        task = pending.pop(i, None)
+        started.pop(i, None)
+        if task is not None:  # None: given up on already, arrived late.
+          submit()
+          yield failed(task, f'{type(out).__name__}: {out}') if isinstance(out, Exception) else out
+      if now - last_check >= poll_s:  # Also while results stream in: a hung task must not wait for them.
+        last_check = now
+        yield from check(now)
+      if pending and now - last_event[0] > timeout_s:  # Last resort: nothing at all happens.
         for i in sorted(pending):
-          if i not in started:
-            try:
-              with open(os.path.join(marks, str(i))) as f:
-                started[i] = (int(f.read()), now)
-              last_event = now
-            except (OSError, ValueError):
-              continue
-          pid, since = started[i]
-          if not _alive(pid):
-            last_event = now
-            yield give_up(i, f'its decoding process (pid {pid}) died')
-          elif now - since > timeout_s:
-            try:
-              os.kill(pid, signal.SIGKILL)  # The pool replaces the worker; its result never comes.
-            except ProcessLookupError:
-              pass
-            last_event = now
-            yield give_up(i, f'no result within {timeout_s:g} s: its decoding process hung and was killed')
-        if pending and now - last_event > timeout_s:
-          for i in sorted(pending):
-            yield give_up(i, f'no result within {timeout_s:g} s: its decoding process died or hung')
-          last_event = now
-        continue
-      last_event = time.monotonic()
-      task = pending.pop(i, None)
-      started.pop(i, None)
-      if task is None:  # Given up on already; arrived late.
-        continue
-      submit()
-      yield failed(task, f'{type(out).__name__}: {out}') if isinstance(out, Exception) else out
+          yield give_up(i, f'no result within {timeout_s:g} s: its decoding process died or hung')
+        last_event[0] = now
   finally:
     shutil.rmtree(marks, ignore_errors=True)
 

@@ -109,8 +109,12 @@ def canonical_to_params(sd: dict[str, np.ndarray], shapes: dict, source: str) ->
     if not is_float(sd[key]):
       mis_shaped.append(f'{key}: dtype {np.asarray(sd[key]).dtype}, not floating point')
       continue
-    arr = np.asarray(fn(np.asarray(sd[key], dtype=np.float32)))
     want = tuple(shape_struct.shape)
+    try:
+      arr = np.asarray(fn(np.asarray(sd[key], dtype=np.float32)))
+    except (ValueError, IndexError) as e:  # e.g. a 2-d tensor where a conv kernel's 4 axes are moved.
+      mis_shaped.append(f'{key}: checkpoint {tuple(np.shape(sd[key]))} cannot be laid out as {want} ({e})')
+      continue
     if arr.shape != want:
       mis_shaped.append(f'{key}: checkpoint {tuple(np.shape(sd[key]))} -> {arr.shape}, model wants {want}')
       continue

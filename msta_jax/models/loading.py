@@ -14,6 +14,7 @@ from msta_jax.models import format_viclip
 from msta_jax.models import registry
 from msta_jax.models import resize
 from msta_jax.models import torch_pickle
+from msta_jax.models.errors import brief
 
 _ACCEPTED = ('an HF CLIP directory (config.json + model.safetensors), a msta_jax directory written by '
              'models.save, an OpenAI CLIP .pt, or a ViCLIP .pth/.safetensors')
@@ -84,7 +85,13 @@ def read_checkpoint(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray] 
   if fmt == 'own':
     cfg, params = ckpt.read_own(path, _shapes)
     return cfg, None, params
-  cfg, canon = _READERS[fmt](path)
+  try:
+    cfg, canon = _READERS[fmt](path)
+  except ckpt.CheckpointError:
+    raise
+  except (ValueError, TypeError, IndexError, KeyError, AttributeError) as e:  # Tensors that do not fit
+    # together (HF q/k/v of different shapes, ...): the file is not a checkpoint of any model we read.
+    raise ckpt.CheckpointError(f'{path}: inconsistent checkpoint ({brief(e)})') from e
   return cfg, canon, None
 
 

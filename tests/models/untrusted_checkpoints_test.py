@@ -173,3 +173,22 @@ def test_truncated_adapters_file_is_a_checkpoint_error(files, tmp_path):
     g.write(f.read()[:50])
   with pytest.raises(ckpt.CheckpointError, match='cut.safetensors: not a readable safetensors file'):
     ckpt.read_adapters(path)
+
+
+def test_tensors_that_do_not_fit_together_are_named(files, tmp_path):
+  path = _copy(files['hf'], tmp_path / 'hf')
+  st = os.path.join(path, 'model.safetensors')
+  tensors = load_file(st)
+  w = tensors.pop('transformer.resblocks.0.attn.in_proj_weight')
+  d = w.shape[1]
+  prefix = 'text_model.encoder.layers.0.self_attn'
+  tensors.update({f'{prefix}.q_proj.weight': w[:d], f'{prefix}.k_proj.weight': w[d:2 * d, :3],
+                  f'{prefix}.v_proj.weight': w[2 * d:]})  # k of another width: cannot be concatenated
+  save_file(tensors, st)
+  with pytest.raises(ckpt.CheckpointError, match=r'hf: inconsistent checkpoint \(ValueError'):
+    models.loading.read_checkpoint(path)
+  tensors = load_file(os.path.join(files['hf'], 'model.safetensors'))
+  tensors['visual.conv1.weight'] = tensors['visual.conv1.weight'][:, :, :, :, None]  # 5 axes
+  save_file(tensors, st)
+  with pytest.raises(ckpt.CheckpointError, match='visual.conv1.weight has shape'):
+    models.load(path)
