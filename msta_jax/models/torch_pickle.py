@@ -43,7 +43,7 @@ _INERT_CONTAINERS = {('easydict', 'EasyDict'), ('argparse', 'Namespace')}
 MAX_INFLATE_RATIO = 10
 _SMALL = 1 << 20
 # Tensors rebuilt (copied out of their storages) may hold at most this many times the bytes of the
-# storages the archive holds: tied weights (one storage, two tensors) need 2.
+# storages read (plus 1 MiB): tied weights (one storage, two tensors) need 2.
 MAX_TENSOR_BYTES_RATIO = 4
 # A state dict nests a few levels (TorchScript modules one per submodule); deeper is not a checkpoint.
 MAX_DEPTH = 100
@@ -146,8 +146,7 @@ class _Unpickler(pickle.Unpickler):
     byteorder = f'{prefix}byteorder'
     if byteorder in names:
       self._little = read_member(zf, byteorder, source, limit=16).strip() == b'little'
-    stored = sum(zf.getinfo(n).file_size for n in names if n.startswith(f'{prefix}data/'))
-    self._budget = MAX_TENSOR_BYTES_RATIO * stored + _SMALL
+    self._budget = _SMALL  # Grows by MAX_TENSOR_BYTES_RATIO x each storage read.
 
   def find_class(self, module: str, name: str) -> Any:
     if module == 'torch._utils' and name in _REBUILDS:
@@ -190,7 +189,7 @@ class _Unpickler(pickle.Unpickler):
     self._budget -= numel * storage.itemsize
     if self._budget < 0:
       raise UnsafePickleError(f'{self._source}: tensor records claim more than {MAX_TENSOR_BYTES_RATIO}x '
-                              'the bytes of the storages in the archive: refused')
+                              'the bytes of the storages they read: refused')
     view = np.lib.stride_tricks.as_strided(storage[offset:], size,
                                            tuple(st * storage.itemsize for st in stride), writeable=False)
     return np.array(view)
@@ -215,6 +214,7 @@ class _Unpickler(pickle.Unpickler):
         raise UnsafePickleError(f'{self._source}: storage {key!r} holds {len(raw)} bytes, not the '
                                 f'{numel} elements ({need} bytes) its record claims')
       dtype = kind.dtype.newbyteorder('<' if self._little else '>') if kind.dtype.itemsize > 1 else kind.dtype
+      self._budget += MAX_TENSOR_BYTES_RATIO * len(raw)
       arr = np.frombuffer(raw, dtype=dtype, count=numel)  # Read-only, no copy: tensors copy out of it.
       self._storages[key] = arr if arr.dtype.isnative else arr.astype(kind.dtype)
     return self._storages[key]

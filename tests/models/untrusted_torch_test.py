@@ -70,7 +70,7 @@ def test_many_records_over_one_storage_are_refused(tmp_path):
   recs = [uf.tensor_record(f'w{i}', '0', 'FloatStorage', n, 0, (n,), (1,)) for i in range(64)]
   path = uf.write_torch_zip(str(tmp_path / 'many.pth'), uf.state_dict_pickle(recs),
                             {'0': np.zeros(n, '<f4').tobytes()})
-  with pytest.raises(torch_pickle.UnsafePickleError, match='more than 4x the bytes of the storages'):
+  with pytest.raises(torch_pickle.UnsafePickleError, match='more than 4x the bytes of the storages they read'):
     torch_pickle.load(path)
 
 
