@@ -72,20 +72,25 @@ def read_video(path: str, max_frames: int | None = None) -> np.ndarray:
   import av  # Lazy: PyAV (FFmpeg) only where videos are decoded, never on the model or train path.
   try:
     container = av.open(path)
-  except (av.error.FFmpegError, OSError) as e:
-    raise VideoError(f'{path}: cannot open ({e})') from e
+  except Exception as e:  # FFmpegError, OSError, UnicodeDecodeError of broken metadata, ...
+    raise VideoError(f'{path}: cannot open ({_brief(e)})') from e
   with container:
-    if not container.streams.video:
-      raise VideoError(f'{path}: no video stream')
+    if not container.streams.video or container.streams.video[0].codec_context is None:
+      raise VideoError(f'{path}: no decodable video stream')
     frames = []
     try:
       for frame in container.decode(video=0):
         frames.append(frame.to_ndarray(format='rgb24'))
         if max_frames is not None and len(frames) >= max_frames:
           break
-    except av.error.FFmpegError as e:
+        if frames[-1].shape != frames[0].shape:
+          raise VideoError(f'{path}: frame {len(frames) - 1} is {frame.width}x{frame.height}, frame 0 '
+                           f'{frames[0].shape[1]}x{frames[0].shape[0]}')
+    except (av.error.FFmpegError, ValueError, TypeError) as e:
+      if isinstance(e, VideoError):
+        raise
       if not frames:
-        raise VideoError(f'{path}: decoding failed before the first frame ({e})') from e
+        raise VideoError(f'{path}: decoding failed before the first frame ({_brief(e)})') from e
   if not frames:
     raise VideoError(f'{path}: no decodable frames')
   return np.stack(frames)

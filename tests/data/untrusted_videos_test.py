@@ -36,6 +36,8 @@ def test_a_flipped_bit_in_the_frame_size_is_rejected(tmp_path, avi):
   assert v.detail == 'frame 12 is 64x96; the stream declares 2112x96'
   stored = decode.decode_for_storage(str(tmp_path / 'vol.avi'))
   assert stored.frames is None and stored.verdict.reason == 'frame_size'
+  with pytest.raises(decode.VideoError, match='vol.avi: frame 12 is 64x96, frame 0 2112x96'):
+    decode.read_video(str(tmp_path / 'vol.avi'))
 
 
 def test_truncation_is_judged_against_the_stated_frame_count(tmp_path, avi):
@@ -67,6 +69,8 @@ def test_unknown_codec_is_a_readable_verdict(tmp_path, avi):
   v = _probe(tmp_path, 'fourcc.avi', avi.replace(b'XVID', b'QQQQ').replace(b'xvid', b'qqqq'))
   assert (v.status, v.reason, v.detail) == (
       'rejected', 'unreadable', 'no decoder for its video stream (unknown or corrupt codec id)')
+  with pytest.raises(decode.VideoError, match='fourcc.avi: no decodable video stream'):
+    decode.read_video(str(tmp_path / 'fourcc.avi'))
 
 
 def _store_or_misbehave(task):
