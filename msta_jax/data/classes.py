@@ -11,8 +11,11 @@ DATASETS = ('hmdb51', 'ucf101', 'ssv2', 'k400', 'k600')
 
 @functools.lru_cache(maxsize=None)
 def _load(path: str) -> tuple[str, ...]:
-  with open(path, encoding='utf-8') as f:
-    names = json.load(f)
+  try:
+    with open(path, encoding='utf-8') as f:
+      names = json.load(f)
+  except (ValueError, RecursionError) as e:  # Not JSON, not UTF-8, or nested beyond the parser.
+    raise ValueError(f'{path}: not a readable JSON class list ({type(e).__name__}: {e})') from e
   if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
     raise ValueError(f'{path}: a class list must be a JSON list of strings')
   return tuple(names)

@@ -9,12 +9,18 @@ Three entry points share one decoding loop (`_scan`), so a probe and a build jud
 Builds run `store_task` (decode, then JPEG) in spawned worker processes through `imap_bounded`; both live
 here because a worker imports only this module (no TensorFlow).
 
-Verdicts. A file is `rejected` (never stored) when it is missing, empty, cannot be opened, has no video
-stream, yields no frame or fewer than `min_frames`; `partial` when the decoder raised after some frames
-(`decode_error`) or when the last frame ends well before the stream's end (`ends_early`: a decoder may
-stop silently on corrupt data). Lengths come from timestamps, never from the container's frame count
-(variable frame rate files have none they can trust), except for AVI: it stores no timestamps and a
-truncated AVI's index shrinks with the file, so its header frame count is the only length it has.
+Verdicts. A file is `rejected` (never stored) when it is missing, empty, cannot be opened or has no
+decoder (`unreadable`), has no video stream, yields no frame or fewer than `min_frames`, or decodes to a
+frame whose size is not the one its stream declares (`frame_size`: corrupt headers decode to garbage of
+another size, e.g. 2112x96 frames from a 64x96 MPEG-4 stream with one flipped bit); `partial` when the
+decoder raised after some frames (`decode_error`) or when the file holds fewer frames than it says
+(`ends_early`: a decoder may stop, or skip frames, silently on corrupt data). The expected frame count
+is the stream's own (its header count, or its duration times its rate): more than PARTIAL_FRAME_FRAC of
+it missing is `ends_early`. Only a file whose stream states neither falls back to the container's
+duration, with a tolerance for audio outlasting the video (max(PARTIAL_GAP_S, PARTIAL_GAP_FRAC of it)).
+Lengths come from timestamps, never from the container's frame count alone (variable frame rate files
+have none they can trust), except for AVI: it stores no timestamps and a truncated AVI's index shrinks
+with the file, so its header frame count is the only length it has.
 """
 from __future__ import annotations
 
@@ -23,25 +29,35 @@ import io
 import itertools
 import os
 import queue
+import shutil
+import signal
+import tempfile
+import time
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 from PIL import Image
 
+from msta_jax import files
+
 OK, PARTIAL, REJECTED = 'ok', 'partial', 'rejected'
 # Reasons, stable strings (reports are grepped and counted by them).
 REASONS = {
-    REJECTED: ('missing', 'empty', 'unreadable', 'no_video_stream', 'no_frames', 'too_short', 'error'),
+    REJECTED: ('missing', 'empty', 'unreadable', 'no_video_stream', 'no_frames', 'too_short', 'frame_size',
+               'error'),
     PARTIAL: ('decode_error', 'ends_early'),
 }
 # The training pipeline samples 8 segments: a video with fewer frames than that cannot fill them.
 MIN_FRAMES = 8
-# `ends_early` when the decoded frames stop more than max(1 s, 10% of the duration) before the end. Audio
-# tracks often outlast the video by a fraction of a second, which must not count as truncation.
+# `ends_early` when more than this fraction of the frames the stream states (and at least 2) are missing.
+PARTIAL_FRAME_FRAC = 0.1
+# Without a stream-level length: `ends_early` when the decoded frames stop more than max(1 s, 10% of the
+# container's duration) before its end. Audio tracks often outlast the video by a fraction of a second,
+# which must not count as truncation.
 PARTIAL_GAP_S = 1.0
 PARTIAL_GAP_FRAC = 0.1
-# A pool gives up on a video (rejected, `error`) when no worker returns anything for this long: its
-# process died (a decoder crash) or hung. Dataset clips decode in seconds; raise it for hour-long videos.
+# A pool gives up on a video (rejected, `error`) when its task has run this long (the worker is killed
+# and replaced) or its worker died. Dataset clips decode in seconds; raise it for hour-long videos.
 RESULT_TIMEOUT_S = 900.0
 VIDEO_EXTENSIONS = ('.avi', '.mp4', '.m4v', '.mkv', '.webm', '.mov', '.mpg', '.mpeg', '.flv', '.wmv',
                     '.3gp', '.ogv', '.ts')
@@ -56,20 +72,25 @@ def read_video(path: str, max_frames: int | None = None) -> np.ndarray:
   import av  # Lazy: PyAV (FFmpeg) only where videos are decoded, never on the model or train path.
   try:
     container = av.open(path)
-  except (av.error.FFmpegError, OSError) as e:
-    raise VideoError(f'{path}: cannot open ({e})') from e
+  except Exception as e:  # FFmpegError, OSError, UnicodeDecodeError of broken metadata, ...
+    raise VideoError(f'{path}: cannot open ({_brief(e)})') from e
   with container:
-    if not container.streams.video:
-      raise VideoError(f'{path}: no video stream')
+    if not container.streams.video or container.streams.video[0].codec_context is None:
+      raise VideoError(f'{path}: no decodable video stream')
     frames = []
     try:
       for frame in container.decode(video=0):
         frames.append(frame.to_ndarray(format='rgb24'))
         if max_frames is not None and len(frames) >= max_frames:
           break
-    except av.error.FFmpegError as e:
+        if frames[-1].shape != frames[0].shape:
+          raise VideoError(f'{path}: frame {len(frames) - 1} is {frame.width}x{frame.height}, frame 0 '
+                           f'{frames[0].shape[1]}x{frames[0].shape[0]}')
+    except (av.error.FFmpegError, ValueError, TypeError) as e:
+      if isinstance(e, VideoError):
+        raise
       if not frames:
-        raise VideoError(f'{path}: decoding failed before the first frame ({e})') from e
+        raise VideoError(f'{path}: decoding failed before the first frame ({_brief(e)})') from e
   if not frames:
     raise VideoError(f'{path}: no decodable frames')
   return np.stack(frames)
@@ -106,23 +127,30 @@ class _Scan:
   first_t: float | None = None
   last_t: float | None = None
   error: str | None = None
+  bad_size: str | None = None  # Set when a frame's size is not the declared one; decoding stops there.
 
 
-def _expected_end(container: Any, stream: Any) -> tuple[float | None, float | None]:
+def _expected_end(container: Any, stream: Any) -> tuple[float | None, float | None, int | None]:
   """(start, duration) in seconds that the file claims for its video, from the stream if it says, else
-  from the container; AVI also from its header frame count (see module docstring)."""
-  start = duration = None
+  from the container; AVI also from its header frame count (see module docstring). Third: the frame
+  count the stream itself states (header count, else its duration times its rate), None if it states
+  neither."""
+  start = duration = expected = None
+  rate = float(stream.average_rate) if stream.average_rate else None
   if stream.start_time is not None:
     start = float(stream.start_time * stream.time_base)
   elif container.start_time is not None:
     start = container.start_time / 1e6
   if stream.duration is not None:
     duration = float(stream.duration * stream.time_base)
+    expected = round(duration * rate) if rate else None
   elif container.duration is not None:
     duration = container.duration / 1e6
-  if container.format.name == 'avi' and stream.frames and stream.average_rate:
-    duration = max(duration or 0.0, stream.frames / float(stream.average_rate))
-  return start, duration
+  if stream.frames:
+    expected = int(stream.frames)
+  if container.format.name == 'avi' and stream.frames and rate:
+    duration = max(duration or 0.0, stream.frames / rate)
+  return start, duration, expected
 
 
 def _scan(path: str, min_frames: int, on_frame: Callable[[Any, int, float], None] | None = None,
@@ -140,18 +168,27 @@ def _scan(path: str, min_frames: int, on_frame: Callable[[Any, int, float], None
     return _rejected(path, 'empty', '0 bytes')
   try:
     container = av.open(path)
-  except (av.error.FFmpegError, OSError) as e:
-    return _rejected(path, 'unreadable', f'cannot open: {e}')
+  except Exception as e:  # FFmpegError, OSError, UnicodeDecodeError of broken metadata, ...
+    return _rejected(path, 'unreadable', f'cannot open: {_brief(e)}')
   with container:
     if not container.streams.video:
       kinds = sorted({s.type for s in container.streams}) or ['none']
       return _rejected(path, 'no_video_stream', f'streams: {", ".join(kinds)}')
     stream = container.streams.video[0]
+    if stream.codec_context is None:
+      return _rejected(path, 'unreadable', 'no decoder for its video stream (unknown or corrupt codec id)')
     stream.codec_context.thread_count = threads  # Builds run one process per core.
+    declared = (stream.codec_context.width, stream.codec_context.height)
     rate = float(stream.average_rate or stream.guessed_rate or 0) or None
     scan = _Scan()
     try:
       for frame in container.decode(stream):
+        if declared[0] <= 0 or declared[1] <= 0:
+          declared = (frame.width, frame.height)  # Nothing declared: the first frame's size is the size.
+        if (frame.width, frame.height) != declared:
+          scan.bad_size = (f'frame {scan.frames} is {frame.width}x{frame.height}; the stream declares '
+                           f'{declared[0]}x{declared[1]}')
+          break
         t = frame.time
         if scan.last_t is not None and (t is None or t <= scan.last_t):
           t = scan.last_t + 1.0 / (rate or 25.0)
@@ -164,13 +201,22 @@ def _scan(path: str, min_frames: int, on_frame: Callable[[Any, int, float], None
         scan.last_t = t
     except av.error.FFmpegError as e:
       scan.error = str(e)
-    start, duration = _expected_end(container, stream)
-  return _judge(path, scan, start, duration, rate, min_frames)
+    except (ValueError, TypeError, AttributeError, IndexError) as e:  # PyAV on broken side data.
+      scan.error = _brief(e)
+    start, duration, expected = _expected_end(container, stream)
+  return _judge(path, scan, start, duration, rate, min_frames, expected)
+
+
+def _brief(e: BaseException, limit: int = 300) -> str:
+  text = f'{type(e).__name__}: {e}'
+  return text if len(text) <= limit else text[:limit] + '...'
 
 
 def _judge(path: str, scan: _Scan, start: float | None, duration: float | None, rate: float | None,
-           min_frames: int) -> Verdict:
+           min_frames: int, expected: int | None = None) -> Verdict:
   n = scan.frames
+  if scan.bad_size:
+    return _rejected(path, 'frame_size', scan.bad_size, n)
   if n == 0:
     why = f'decoder failed before the first frame: {scan.error}' if scan.error else 'no frame decoded'
     return _rejected(path, 'no_frames', why)
@@ -183,7 +229,11 @@ def _judge(path: str, scan: _Scan, start: float | None, duration: float | None, 
   if scan.error:
     return dataclasses.replace(ok, status=PARTIAL, reason='decode_error',
                                detail=f'decoder raised after {n} frames: {scan.error}')
-  if duration:
+  if expected:
+    if expected - n >= 2 and n < (1 - PARTIAL_FRAME_FRAC) * expected:
+      return dataclasses.replace(ok, status=PARTIAL, reason='ends_early',
+                                 detail=f'{n} frames of the {expected} the stream states')
+  elif duration:
     start = scan.first_t if start is None else start
     end = scan.last_t + (1.0 / fps if fps else 0.0)  # The last frame lasts one frame interval.
     gap = start + duration - end
@@ -198,7 +248,7 @@ def probe(path: str, min_frames: int = MIN_FRAMES, threads: int = 1) -> Verdict:
   try:
     return _scan(path, min_frames, threads=threads)
   except Exception as e:  # A build or a probe of thousands of files must never stop on one of them.
-    return _rejected(path, 'error', f'{type(e).__name__}: {e}')
+    return _rejected(path, 'error', _brief(e))
 
 
 def probe_ok(path: str) -> bool:
@@ -327,7 +377,7 @@ def decode_for_storage(path: str, options: StorageOptions = StorageOptions(), th
   state: dict[str, Any] = {}
 
   def convert(frame: av.VideoFrame) -> np.ndarray:
-    if 'size' not in state:  # Fixed from the first frame: a mid-stream size change is scaled to it.
+    if 'size' not in state:  # From the first frame (_scan stops at a frame of another size).
       state['size'] = output_size(frame.width, frame.height, options.short_side)
       state['turns'] = round((frame.rotation or 0) / 90) % 4
     w, h = state['size']  # Pixels taken as square (sample aspect ratio ignored, as decord does).
@@ -349,7 +399,7 @@ def decode_for_storage(path: str, options: StorageOptions = StorageOptions(), th
   try:
     verdict = _scan(path, options.min_frames, on_frame, threads)
   except Exception as e:  # See probe().
-    verdict = _rejected(path, 'error', f'{type(e).__name__}: {e}')
+    verdict = _rejected(path, 'error', _brief(e))
   if verdict.status == REJECTED:
     return Decoded(None, 0.0, verdict.frames, verdict)
   frames, times = keeper.select()
@@ -405,49 +455,111 @@ def store_task(task: tuple[str, str, int, StorageOptions]) -> StoreResult:
 # Running tasks in a process pool (here, not in the builder: spawned workers import only this module).
 
 
-def _call(fn: Callable[[Any], Any], index: int, task: Any) -> tuple[int, Any]:
-  """In a worker: (index, fn(task)), or (index, the exception), so the caller knows which task it was."""
+def _call(fn: Callable[[Any], Any], index: int, task: Any, marks: str | None = None) -> tuple[int, Any]:
+  """In a worker: (index, fn(task)), or (index, the exception), so the caller knows which task it was.
+  First leaves `marks/<index>` holding the worker's pid: the caller then knows the task started, in
+  which process, and since when (see imap_bounded)."""
+  if marks is not None:
+    files.write_atomic(os.path.join(marks, str(index)), str(os.getpid()))
   try:
     return index, fn(task)
   except Exception as e:  # pylint: disable=broad-except
     return index, e
 
 
+def _alive(pid: int) -> bool:
+  """Whether process `pid` runs (a zombie, dead but not yet reaped by the pool, counts as dead)."""
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      return f.read().rsplit(')', 1)[-1].split()[0] not in ('Z', 'X')
+  except OSError:
+    try:
+      os.kill(pid, 0)
+    except ProcessLookupError:
+      return False
+    except PermissionError:
+      return True
+    return not os.path.isdir('/proc')  # /proc exists but has no entry: gone.
+
+
 def imap_bounded(pool: Any, fn: Callable[[Any], Any], tasks: Iterable[Any], *, limit: int,
-                 timeout_s: float, failed: Callable[[Any, str], Any]) -> Iterator[Any]:
+                 timeout_s: float, failed: Callable[[Any, str], Any], poll_s: float = 0.5) -> Iterator[Any]:
   """fn(task) for every task, run in a multiprocessing `pool`, yielded in completion order.
 
   Unlike Pool.imap: at most `limit` tasks are in flight, so memory stays bounded when the consumer is
   slower than the workers; several of these may run on one pool at once (each task is its own
-  apply_async, no shared feeder thread to block); and a task whose worker died (the pool replaces the
-  process but the result never comes) or hangs does not hang the caller: when no result at all arrives
-  for `timeout_s`, every pending task is yielded as failed(task, why). So is a task whose fn raised.
+  apply_async, no shared feeder thread to block); and a crashed or hung worker costs only its own task:
+  each task marks its start with its worker's pid, so a task whose worker died is yielded as
+  failed(task, why) within `poll_s`, and one running longer than `timeout_s` has its worker killed (the
+  pool starts a replacement) and is yielded as failed. So is a task whose fn raised. As a last resort,
+  when nothing at all happens for `timeout_s` (no result, no task starting), every pending task fails.
   """
   done: queue.Queue = queue.Queue()
   pending: dict[int, Any] = {}
   numbered = enumerate(tasks)
+  marks = tempfile.mkdtemp(prefix='msta_tasks_')
+  started: dict[int, tuple[int, float]] = {}  # index -> (worker pid, when we saw it start)
+  last_event = [time.monotonic()]  # A result, a task starting or a task given up on.
 
   def submit() -> None:
     for i, task in itertools.islice(numbered, 1):
       pending[i] = task
-      pool.apply_async(_call, (fn, i, task), callback=done.put)
+      pool.apply_async(_call, (fn, i, task, marks), callback=done.put)
 
-  for _ in range(limit):
+  def give_up(i: int, why: str) -> Any:
+    task = pending.pop(i)
+    started.pop(i, None)
     submit()
-  while pending:
-    try:
-      i, out = done.get(timeout=timeout_s)
-    except queue.Empty:
-      for i in list(pending):
-        task = pending.pop(i)
-        submit()
-        yield failed(task, f'no result within {timeout_s:g} s: its decoding process died or hung')
-      continue
-    task = pending.pop(i, None)
-    if task is None:  # Given up on already; arrived late.
-      continue
-    submit()
-    yield failed(task, f'{type(out).__name__}: {out}') if isinstance(out, Exception) else out
+    return failed(task, why)
+
+  def check(now: float) -> Iterator[Any]:
+    """Notes tasks that started; fails those whose worker died or that ran past timeout_s."""
+    for i in sorted(pending):
+      if i not in started:
+        try:
+          with open(os.path.join(marks, str(i))) as f:
+            started[i] = (int(f.read()), now)
+          last_event[0] = now
+        except (OSError, ValueError):
+          continue
+      pid, since = started[i]
+      if not _alive(pid):
+        last_event[0] = now
+        yield give_up(i, f'its decoding process (pid {pid}) died')
+      elif now - since > timeout_s:
+        try:
+          os.kill(pid, signal.SIGKILL)  # The pool replaces the worker; its result never comes.
+        except ProcessLookupError:
+          pass
+        last_event[0] = now
+        yield give_up(i, f'no result within {timeout_s:g} s: its decoding process hung and was killed')
+
+  try:
+    for _ in range(limit):
+      submit()
+    last_check = time.monotonic()
+    while pending:
+      try:
+        i, out = done.get(timeout=poll_s)
+      except queue.Empty:
+        i, out = None, None
+      now = time.monotonic()
+      if i is not None:
+        last_event[0] = now
+        task = pending.pop(i, None)
+        started.pop(i, None)
+        if task is not None:  # None: given up on already, arrived late.
+          submit()
+          yield failed(task, f'{type(out).__name__}: {out}') if isinstance(out, Exception) else out
+      if now - last_check >= poll_s:  # Also while results stream in: a hung task must not wait for them.
+        last_check = now
+        yield from check(now)
+      if pending and now - last_event[0] > timeout_s:  # Last resort: nothing at all happens.
+        for i in sorted(pending):
+          yield give_up(i, f'no result within {timeout_s:g} s: its decoding process died or hung')
+        last_event[0] = now
+  finally:
+    shutil.rmtree(marks, ignore_errors=True)
 
 
 def failed_store(task: tuple[str, str, int, StorageOptions], why: str) -> StoreResult:

@@ -144,8 +144,11 @@ def load(dataset_or_path: str) -> Descriptions:
   bad file fails here rather than as a KeyError deep inside training. Content checks are `validate`'s.
   """
   path = _resolve(dataset_or_path, DESCRIPTIONS_DIR)
-  with open(path, encoding='utf-8') as f:
-    data = json.load(f)
+  try:
+    with open(path, encoding='utf-8') as f:
+      data = json.load(f)
+  except (ValueError, RecursionError) as e:  # Not JSON, not UTF-8, or nested beyond the parser.
+    raise ValueError(f'{path}: not a readable descriptions JSON ({type(e).__name__}: {e})') from e
   if not isinstance(data, dict):
     raise ValueError(f'{path}: expected a JSON object keyed by class name, got {type(data).__name__}')
   for name, entry in data.items():

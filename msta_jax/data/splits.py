@@ -137,7 +137,10 @@ CLASS_FORMATS = ('a JSON list of names, a {"0": name, ...} JSON object, an `id,n
 
 def parse_class_index(data: bytes, source: str) -> tuple[list[str], int]:
   """(names, first id) of a class file; classInd.txt-style files may count from 1 (their lists too)."""
-  text = data.decode('utf-8-sig')
+  try:
+    text = data.decode('utf-8-sig')
+  except UnicodeDecodeError as e:
+    raise SplitFileError(f'{source}: not UTF-8 text ({e}); class files are {CLASS_FORMATS}') from e
   if source.endswith('.csv') or text.lstrip()[:1] in ('[', '{'):
     return parse_class_list(data, source), 0
   names, first = [], None
@@ -159,7 +162,10 @@ def parse_class_index(data: bytes, source: str) -> tuple[list[str], int]:
 
 def parse_class_list(data: bytes, source: str) -> list[str]:
   """Reads an `id,name` csv (ViFi-CLIP; names may hold commas), an index2cls json or a json list."""
-  text = data.decode('utf-8')
+  try:
+    text = data.decode('utf-8')
+  except UnicodeDecodeError as e:
+    raise SplitFileError(f'{source}: not UTF-8 text ({e})') from e
   if source.endswith('.csv'):
     rows = [r for r in csv.reader(io.StringIO(text.replace('\r', ''))) if r]
     if not rows or rows[0] != ['id', 'name']:
@@ -172,8 +178,10 @@ def parse_class_list(data: bytes, source: str) -> list[str]:
     obj = json.loads(text)
   except json.JSONDecodeError as e:
     raise SplitFileError(f'{source}:{e.lineno}: not JSON ({e.msg}); class files are {CLASS_FORMATS}') from None
+  except (ValueError, RecursionError) as e:
+    raise SplitFileError(f'{source}: not a readable JSON class list ({type(e).__name__}: {e})') from e
   if isinstance(obj, dict):
-    if sorted(obj, key=int) != [str(i) for i in range(len(obj))]:
+    if sorted(obj) != sorted(str(i) for i in range(len(obj))):
       raise SplitFileError(f'{source}: keys must be "0".."{len(obj) - 1}"')
     return [obj[str(i)] for i in range(len(obj))]
   if not isinstance(obj, list) or not all(isinstance(n, str) for n in obj):
@@ -246,11 +254,10 @@ def load_generated(dataset: str, splits_dir: str | None = None, name: str = 'gen
   root = os.path.join(splits_dir or default_splits_dir(), name, dataset)
   path = os.path.join(root, 'manifest.json')
   if not os.path.exists(path):
-    classes = ' --classes=A,B,...' if name == 'subset' else ''
-    raise SplitFileError(f'no {name} split set for {dataset}: {path} is missing; run '
-                         f'`{_CLI} generate --dataset={dataset} --official=DIR{classes}` first')
-  with open(path) as f:
-    return Manifest(name, root, json.load(f))
+  except json.JSONDecodeError as e:
+    raise SplitFileError(f'{source}:{e.lineno}: not JSON ({e.msg}); class files are {CLASS_FORMATS}') from None
+  except (ValueError, RecursionError) as e:
+    raise SplitFileError(f'{source}: not a readable JSON class list ({type(e).__name__}: {e})') from e
 
 
 def check_pin(data: bytes, pin: Mapping[str, Any], where: str) -> None:

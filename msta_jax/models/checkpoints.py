@@ -15,24 +15,23 @@ read by torch_pickle.py and loading.py tells the formats apart. Here:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from typing import Any, Callable
 
+import ml_dtypes
 import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save, save_file
 
 from msta_jax import files
 from msta_jax.models import clip
+from msta_jax.models.errors import CheckpointError, brief
 
 FORMAT_NAME = 'msta_jax'
 # Buffers some writers store beside parameters; they carry no learned state.
 _IGNORED_BUFFERS = re.compile(r'.*(position_ids|attn_mask)$')
-
-
-class CheckpointError(ValueError):
-  """A checkpoint does not match the model: names the file and every offending key."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -108,8 +107,15 @@ def canonical_to_params(sd: dict[str, np.ndarray], shapes: dict, source: str) ->
       missing.append(key)
       continue
     used.add(key)
-    arr = np.asarray(fn(np.asarray(sd[key], dtype=np.float32)))
+    if not is_float(sd[key]):
+      mis_shaped.append(f'{key}: dtype {np.asarray(sd[key]).dtype}, not floating point')
+      continue
     want = tuple(shape_struct.shape)
+    try:
+      arr = np.asarray(fn(np.asarray(sd[key], dtype=np.float32)))
+    except (ValueError, IndexError) as e:  # e.g. a 2-d tensor where a conv kernel's 4 axes are moved.
+      mis_shaped.append(f'{key}: checkpoint {tuple(np.shape(sd[key]))} cannot be laid out as {want} ({e})')
+      continue
     if arr.shape != want:
       mis_shaped.append(f'{key}: checkpoint {tuple(np.shape(sd[key]))} -> {arr.shape}, model wants {want}')
       continue
@@ -135,15 +141,47 @@ def mismatch_message(source: str, missing, unexpected, mis_shaped) -> str:
 # --------------------------------------------------------------------------------------------------
 
 def read_safetensors(path: str) -> dict[str, np.ndarray]:
+  """Every tensor of a safetensors file (safetensors checks each tensor's byte range against the file
+  before reading, so memory follows the file's size)."""
   try:
     return load_file(path)
   except Exception as e:  # safetensors raises its own error types for bad headers.
-    raise CheckpointError(f'{path}: not a readable safetensors file ({e})') from e
+    raise CheckpointError(f'{path}: not a readable safetensors file ({brief(e)})') from e
 
 
 def read_safetensors_metadata(path: str) -> dict[str, str]:
-  with safe_open(path, framework='numpy') as f:
-    return f.metadata() or {}
+  try:
+    with safe_open(path, framework='numpy') as f:
+      return f.metadata() or {}
+  except Exception as e:  # SafetensorError, OSError: the header itself is broken.
+    raise CheckpointError(f'{path}: not a readable safetensors file ({brief(e)})') from e
+
+
+def read_json(path: str) -> dict[str, Any]:
+  """A JSON object from an outside file (a config.json), or a CheckpointError naming the file."""
+  try:
+    with open(path, 'rb') as f:
+      obj = json.loads(f.read())
+  except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors.
+    raise CheckpointError(f'{path}: not a readable JSON file ({brief(e)})') from e
+  if not isinstance(obj, dict):
+    raise CheckpointError(f'{path}: expected a JSON object, found {type(obj).__name__}')
+  return obj
+
+
+def is_float(x: Any) -> bool:
+  """Floating point (bfloat16 included): weights stored as integers would be cast silently."""
+  dtype = np.asarray(x).dtype
+  return dtype.kind == 'f' or dtype == ml_dtypes.bfloat16
+
+
+def check_float32(flat: dict[str, np.ndarray], source: str) -> None:
+  """Our own files (model.safetensors, adapters.safetensors) hold float32 only: any other dtype is a
+  file someone else wrote, or bytes whose label lies."""
+  bad = [f'{k}: {np.asarray(v).dtype}' for k, v in sorted(flat.items()) if np.asarray(v).dtype != np.float32]
+  if bad:
+    raise CheckpointError(f'{source}: tensors that are not float32 (this format writes float32 only): '
+                          + ', '.join(bad[:20]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,9 +193,11 @@ def config_from_canonical(sd: dict[str, np.ndarray], *, heads_vision: int | None
                           eot_id: int | None = None, mean=clip.CLIP_MEAN, std=clip.CLIP_STD,
                           source: str = 'checkpoint') -> clip.ModelConfig:
   """Every dimension from tensor shapes; heads default to width / 64 as OpenAI CLIP and ViCLIP use."""
-  def need(key):
+  def need(key, ndim=2):
     if key not in sd:
       raise CheckpointError(f'{source}: key {key!r} not found; is this a CLIP-layout checkpoint?')
+    if np.ndim(sd[key]) != ndim or 0 in np.shape(sd[key]):
+      raise CheckpointError(f'{source}: {key} has shape {np.shape(sd[key])}; expected {ndim} non-empty dims')
     return sd[key]
 
   def depth(prefix):
@@ -166,26 +206,51 @@ def config_from_canonical(sd: dict[str, np.ndarray], *, heads_vision: int | None
       raise CheckpointError(f'{source}: blocks under {prefix!r} are not numbered 0..n-1 ({sorted(ids)})')
     return len(ids)
 
-  conv = need('visual.conv1.weight')
+  conv = need('visual.conv1.weight', 4)
   v_width, patch = conv.shape[0], conv.shape[-1]
   grid = int(round((need('visual.positional_embedding').shape[0] - 1) ** 0.5))
   t_width = need('token_embedding.weight').shape[1]
   tpe = sd.get('visual.temporal_positional_embedding')
+  if tpe is not None and np.ndim(tpe) < 2:
+    raise CheckpointError(f'{source}: visual.temporal_positional_embedding has shape {np.shape(tpe)}')
   vocab = need('token_embedding.weight').shape[0]
-  return clip.ModelConfig(
+  cfg = clip.ModelConfig(
       vision=clip.VisionConfig(
           width=v_width, layers=depth('visual.transformer.resblocks.'),
-          heads=heads_vision or v_width // 64,
+          heads=v_width // 64 if heads_vision is None else heads_vision,
           mlp_dim=need('visual.transformer.resblocks.0.mlp.c_fc.weight').shape[0],
           patch_size=patch, image_size=grid * patch,
           num_frames=int(tpe.shape[-2]) if tpe is not None else 8),
       text=clip.TextConfig(
-          width=t_width, layers=depth('transformer.resblocks.'), heads=heads_text or t_width // 64,
+          width=t_width, layers=depth('transformer.resblocks.'),
+          heads=t_width // 64 if heads_text is None else heads_text,
           mlp_dim=need('transformer.resblocks.0.mlp.c_fc.weight').shape[0], vocab_size=vocab,
           context_length=need('positional_embedding').shape[0],
           eot_id=vocab - 1 if eot_id is None else eot_id),
       embed_dim=need('visual.proj').shape[1], video_mode=video_mode, activation=activation,
       ln_eps=ln_eps, mean=tuple(mean), std=tuple(std))
+  check_config(cfg, source)
+  return cfg
+
+
+def check_config(cfg: clip.ModelConfig, source: str) -> None:
+  """Raises a CheckpointError naming `source` for values that would run but compute something wrong:
+  heads that do not divide the width, a pooling id outside the vocabulary, a non-positive eps, a
+  normalisation that is not 3 channels with positive std."""
+  bad = []
+  for tower, c in (('vision', cfg.vision), ('text', cfg.text)):
+    if not (isinstance(c.heads, int) and c.heads > 0 and c.width % c.heads == 0):
+      bad.append(f'{tower} heads {c.heads!r} must be > 0 and divide the width {c.width}')
+  if not 0 <= cfg.text.eot_id < cfg.text.vocab_size:
+    bad.append(f'eot (pooling) token id {cfg.text.eot_id} outside the vocabulary 0..{cfg.text.vocab_size - 1}')
+  if not (math.isfinite(cfg.ln_eps) and cfg.ln_eps > 0):
+    bad.append(f'layer norm eps {cfg.ln_eps!r} must be finite and > 0')
+  if len(cfg.mean) != 3 or len(cfg.std) != 3:
+    bad.append(f'image mean {cfg.mean} and std {cfg.std} must have 3 values (RGB)')
+  elif not all(math.isfinite(m) for m in cfg.mean) or not all(math.isfinite(v) and v > 0 for v in cfg.std):
+    bad.append(f'image mean {cfg.mean} must be finite and std {cfg.std} finite and > 0')
+  if bad:
+    raise CheckpointError(f'{source}: ' + '; '.join(bad))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -205,10 +270,19 @@ def write_own(path: str, cfg: clip.ModelConfig, params: dict, extra: dict | None
 
 
 def read_own(path: str, shapes_fn: Callable[[clip.ModelConfig], dict]) -> tuple[clip.ModelConfig, dict]:
-  meta = json.load(open(os.path.join(path, 'config.json')))
-  cfg = clip.ModelConfig.from_dict(meta['model'])
-  flat = read_safetensors(os.path.join(path, 'model.safetensors'))
-  return cfg, fill_flat(flat, shapes_fn(cfg), os.path.join(path, 'model.safetensors'))
+  cfg_path = os.path.join(path, 'config.json')
+  meta = read_json(cfg_path)
+  if not isinstance(meta.get('model'), dict):
+    raise CheckpointError(f'{cfg_path}: no "model" object (the architecture models.save writes)')
+  try:
+    cfg = clip.ModelConfig.from_dict(meta['model'])
+  except (TypeError, ValueError) as e:
+    raise CheckpointError(f'{cfg_path}: bad "model" entry ({brief(e)})') from e
+  check_config(cfg, cfg_path)
+  st = os.path.join(path, 'model.safetensors')
+  flat = read_safetensors(st)
+  check_float32(flat, st)
+  return cfg, fill_flat(flat, shapes_fn(cfg), st)
 
 
 def check_flat(flat: dict[str, Any], shapes: dict, source: str) -> dict[str, Any]:
@@ -254,10 +328,22 @@ def write_adapters(path: str, trainable: dict, meta: dict) -> None:
 
 
 def read_adapters(path: str) -> tuple[dict[str, np.ndarray], dict]:
+  """(float32 tensors, metadata object) of an adapters file; CheckpointError naming it otherwise. The
+  metadata's sections are checked strictly where they are applied (loading.py)."""
   meta = read_safetensors_metadata(path)
   if ADAPTERS_FORMAT in meta:
-    return read_safetensors(path), json.loads(meta[ADAPTERS_FORMAT])
-  if meta.get('format') == ADAPTERS_FORMAT:  # Written before the single-key layout.
-    return read_safetensors(path), json.loads(meta['meta'])
-  raise CheckpointError(f'{path}: not a msta_jax adapters file (its safetensors metadata has no '
-                        f'{ADAPTERS_FORMAT!r} entry; keys: {sorted(meta)})')
+    text = meta[ADAPTERS_FORMAT]
+  elif meta.get('format') == ADAPTERS_FORMAT and 'meta' in meta:  # Written before the single-key layout.
+    text = meta['meta']
+  else:
+    raise CheckpointError(f'{path}: not a msta_jax adapters file (its safetensors metadata has no '
+                          f'{ADAPTERS_FORMAT!r} entry; keys: {sorted(meta)[:20]})')
+  try:
+    parsed = json.loads(text)
+  except (ValueError, RecursionError) as e:
+    raise CheckpointError(f'{path}: adapters metadata is not valid JSON ({brief(e)})') from e
+  if not isinstance(parsed, dict):
+    raise CheckpointError(f'{path}: adapters metadata is a JSON {type(parsed).__name__}, not an object')
+  tensors = read_safetensors(path)
+  check_float32(tensors, path)
+  return tensors, parsed

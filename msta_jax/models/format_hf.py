@@ -6,9 +6,10 @@ an incomplete triple stays under its HF names so the strict fill reports it.
 """
 from __future__ import annotations
 
-import json
+import math
 import os
 import re
+from typing import Any
 
 import numpy as np
 
@@ -70,15 +71,35 @@ def hf_to_canonical(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   return out
 
 
-def _hf_eot_id(text_cfg: dict, vocab_size: int) -> int:
-  eos = text_cfg.get('eos_token_id', 49407)
+def _hf_eot_id(text_cfg: dict, vocab_size: int, source: str) -> int:
+  eos = _field(text_cfg, 'eos_token_id', int, 49407, source)
   # HF's legacy configs say eos_token_id=2 and pool at argmax(ids): CLIP's EOT is the largest id.
-  return vocab_size - 1 if eos == 2 else int(eos)
+  return vocab_size - 1 if eos == 2 else eos
+
+
+def _field(cfg: dict, key: str, kind: type, default: Any, source: str) -> Any:
+  """cfg[key] (default if absent) if it has type `kind` (an int is a float; a bool is not a number)."""
+  value = cfg.get(key, default)
+  kinds = (int, float) if kind is float else kind
+  if not isinstance(value, kinds) or (kind in (int, float) and isinstance(value, bool)):
+    raise ckpt.CheckpointError(f'{source}: {key}={value!r} should be {kind.__name__}')
+  return value
+
+
+def _rgb(pcfg: dict, key: str, default: tuple[float, ...], source: str) -> tuple[float, ...]:
+  """image_mean / image_std: 3 finite numbers (the range is checked with the whole config)."""
+  value = _field(pcfg, key, list, list(default), source)
+  if len(value) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                for v in value):
+    raise ckpt.CheckpointError(f'{source}: {key}={value!r} should be 3 finite numbers (R, G, B)')
+  return tuple(float(v) for v in value)
 
 
 def read(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
-  """An HF `CLIPModel.save_pretrained` directory -> (config, canonical tensors)."""
-  cfg_json = json.load(open(os.path.join(path, 'config.json')))
+  """An HF `CLIPModel.save_pretrained` directory -> (config, canonical tensors); a CheckpointError
+  naming the file for unreadable JSON, wrong types or values that would compute something wrong."""
+  cfg_path = os.path.join(path, 'config.json')
+  cfg_json = ckpt.read_json(cfg_path)
   st = os.path.join(path, 'model.safetensors')
   if os.path.exists(st):
     sd = ckpt.read_safetensors(st)
@@ -87,20 +108,23 @@ def read(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
   else:
     raise ckpt.CheckpointError(f'{path}: HF directory without model.safetensors or pytorch_model.bin')
   canon = hf_to_canonical(sd)
-  vcfg, tcfg = cfg_json.get('vision_config', {}), cfg_json.get('text_config', {})
-  act = vcfg.get('hidden_act', 'quick_gelu')
-  if tcfg.get('hidden_act', act) != act:
+  vcfg = _field(cfg_json, 'vision_config', dict, {}, cfg_path)
+  tcfg = _field(cfg_json, 'text_config', dict, {}, cfg_path)
+  act = _field(vcfg, 'hidden_act', str, 'quick_gelu', cfg_path)
+  if _field(tcfg, 'hidden_act', str, act, cfg_path) != act:
     raise ckpt.CheckpointError(f'{path}: towers use different activations ({act}, {tcfg["hidden_act"]})')
   if act not in ('quick_gelu', 'gelu'):
     raise ckpt.CheckpointError(f'{path}: unsupported hidden_act {act!r} (quick_gelu or gelu)')
   mean, std = clip.CLIP_MEAN, clip.CLIP_STD
   pre = os.path.join(path, 'preprocessor_config.json')
   if os.path.exists(pre):
-    pcfg = json.load(open(pre))
-    mean, std = pcfg.get('image_mean', mean), pcfg.get('image_std', std)
-  vocab = canon['token_embedding.weight'].shape[0] if 'token_embedding.weight' in canon else 49408
+    pcfg = ckpt.read_json(pre)
+    mean, std = _rgb(pcfg, 'image_mean', mean, pre), _rgb(pcfg, 'image_std', std, pre)
+  emb = canon.get('token_embedding.weight')
+  vocab = emb.shape[0] if emb is not None and np.ndim(emb) == 2 else 49408
   cfg = ckpt.config_from_canonical(
-      canon, heads_vision=vcfg.get('num_attention_heads', 12), heads_text=tcfg.get('num_attention_heads', 8),
-      video_mode='frame_average', activation=act, ln_eps=vcfg.get('layer_norm_eps', 1e-5),
-      eot_id=_hf_eot_id(tcfg, vocab), mean=mean, std=std, source=path)
+      canon, heads_vision=_field(vcfg, 'num_attention_heads', int, 12, cfg_path),
+      heads_text=_field(tcfg, 'num_attention_heads', int, 8, cfg_path), video_mode='frame_average',
+      activation=act, ln_eps=_field(vcfg, 'layer_norm_eps', float, 1e-5, cfg_path),
+      eot_id=_hf_eot_id(tcfg, vocab, cfg_path), mean=mean, std=std, source=path)
   return cfg, canon

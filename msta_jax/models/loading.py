@@ -1,7 +1,6 @@
 """`models.load` / `models.save`: format detection, strict filling, optional resizing."""
 from __future__ import annotations
 
-import json
 import os
 import jax.numpy as jnp
 import numpy as np
@@ -15,6 +14,7 @@ from msta_jax.models import format_viclip
 from msta_jax.models import registry
 from msta_jax.models import resize
 from msta_jax.models import torch_pickle
+from msta_jax.models.errors import brief
 
 _ACCEPTED = ('an HF CLIP directory (config.json + model.safetensors), a msta_jax directory written by '
              'models.save, an OpenAI CLIP .pt, or a ViCLIP .pth/.safetensors')
@@ -32,12 +32,13 @@ def _detect(path: str) -> str:
     cfg_path = os.path.join(path, 'config.json')
     if not os.path.exists(cfg_path):
       raise ckpt.CheckpointError(f'{path}: directory has no config.json; models.load takes {_ACCEPTED}')
-    meta = json.load(open(cfg_path))
+    meta = ckpt.read_json(cfg_path)
     if meta.get('format') == ckpt.FORMAT_NAME:
       return 'own'
     if meta.get('model_type') == 'clip' or 'vision_config' in meta:
       return 'hf'
-    if 'ViCLIP' in meta.get('architectures', []):
+    architectures = meta.get('architectures', [])
+    if isinstance(architectures, list) and 'ViCLIP' in architectures:
       return 'safetensors'
     raise ckpt.CheckpointError(f'{cfg_path}: neither an HF CLIP config (model_type "clip"), a ViCLIP '
                                f'config nor a msta_jax config; models.load takes {_ACCEPTED}')
@@ -84,7 +85,13 @@ def read_checkpoint(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray] 
   if fmt == 'own':
     cfg, params = ckpt.read_own(path, _shapes)
     return cfg, None, params
-  cfg, canon = _READERS[fmt](path)
+  try:
+    cfg, canon = _READERS[fmt](path)
+  except ckpt.CheckpointError:
+    raise
+  except (ValueError, TypeError, IndexError, KeyError, AttributeError) as e:  # Tensors that do not fit
+    # together (HF q/k/v of different shapes, ...): the file is not a checkpoint of any model we read.
+    raise ckpt.CheckpointError(f'{path}: inconsistent checkpoint ({brief(e)})') from e
   return cfg, canon, None
 
 
@@ -122,10 +129,32 @@ def load(path: str, *, num_frames: int | None = None, image_size: int | None = N
   return _with_adapters(cfg, params, adapters, dtype, remat)
 
 
+# What the trainer writes into an adapters file's metadata (train/outputs.py) beside one section per
+# adapter family; anything else is a file we did not write.
+_ADAPTER_META_KEYS = ('method', 'model', 'freeze')
+
+
+def _adapter_configs(meta: dict, path: str) -> dict:
+  """The adapter configs of an adapters file, strictly: unknown keys, wrong types, NaN and
+  out-of-range values raise a CheckpointError naming the file."""
+  unknown = sorted(str(k) for k in meta if k not in _ADAPTER_META_KEYS and k not in registry.ADAPTERS)
+  if unknown:
+    raise ckpt.CheckpointError(f'{path}: unknown adapters metadata keys {unknown}; known: '
+                               f'{sorted(_ADAPTER_META_KEYS + tuple(registry.ADAPTERS))}')
+  for name in registry.ADAPTERS:
+    if meta.get(name) is not None and not isinstance(meta[name], dict):
+      raise ckpt.CheckpointError(f'{path}: adapters metadata {name!r} is a {type(meta[name]).__name__}, '
+                                 'not an object')
+  try:
+    return registry.adapter_configs(meta)
+  except (TypeError, ValueError) as e:
+    raise ckpt.CheckpointError(f'{path}: bad adapter config in its metadata ({e})') from e
+
+
 def _with_adapters(cfg: clip.ModelConfig, params: dict, path: str, dtype, remat: bool):
   """Backbone params overlaid with a trained-weights file; shapes checked against the adapted model."""
   tensors, meta = ckpt.read_adapters(path)
-  model = registry.get_model(cfg, dtype=dtype, remat=remat, **registry.adapter_configs(meta))
+  model = registry.get_model(cfg, dtype=dtype, remat=remat, **_adapter_configs(meta, path))
   shapes = registry.param_shapes(model)
   want = ckpt.flat_paths(shapes)
   flat = ckpt.flat_paths(params)
@@ -135,7 +164,7 @@ def _with_adapters(cfg: clip.ModelConfig, params: dict, path: str, dtype, remat:
   missing = sorted(k for k in want if k not in flat and k not in tensors)
   if unexpected or mis or missing:
     raise ckpt.CheckpointError(ckpt.mismatch_message(path, missing, unexpected, mis))
-  merged = {**flat, **{k: v.astype(want[k].dtype) for k, v in tensors.items()}}
+  merged = {**flat, **{k: v.astype(want[k].dtype) for k, v in tensors.items()}}  # float32 (read_adapters)
   return model, ckpt.fill_flat(merged, shapes, path)
 
 

@@ -70,8 +70,8 @@ def _flags() -> flags.FlagValues:
                     'quarantining them; they stay listed in the report.', flag_values=fv)
   flags.DEFINE_integer('jpeg_quality', d.jpeg_quality, 'JPEG quality of stored frames.', flag_values=fv)
   flags.DEFINE_integer('workers', 0, 'Decoding processes (0: one per core).', flag_values=fv)
-  flags.DEFINE_float('timeout_s', decode.RESULT_TIMEOUT_S, 'Quarantine a video (error) when no decoding '
-                     'process returns anything for this long: a crashed or hung decoder.', flag_values=fv)
+  flags.DEFINE_float('timeout_s', decode.RESULT_TIMEOUT_S, 'Quarantine a video (error) when its decoding '
+                     'takes longer than this (its process is killed and replaced: a hung decoder).', flag_values=fv)
   flags.DEFINE_bool('overwrite', False, 'Rebuild even if the dataset exists.', flag_values=fv)
   flags.DEFINE_bool('progress', True, 'Show a progress bar per split.', flag_values=fv)
   flags.DEFINE_float('max_missing', counts.MAX_MISSING, 'Largest fraction of any split\'s listed '
