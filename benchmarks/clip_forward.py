@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from msta_jax import compilation, models  # noqa: E402
-from msta_jax.models import transformer as tfm  # noqa: E402
+from msta_jax.models import attention as attention_lib  # noqa: E402
 
 from common import cores, cpu_name, hf_clip, projected  # noqa: E402  (benchmarks/common.py)
 
@@ -106,14 +106,14 @@ def main(argv):
 
   def compiled(method, x, attention=None, options=compilation.forward_options()):
     """Our jitted encoder compiled now, with the package's forward-pass XLA options (as evaluation and
-    predict compile it); `attention` swaps models.transformer.attention while tracing."""
+    predict compile it); `attention` swaps models.attention.attention while tracing."""
     fn = jax.jit(lambda p, x: model.apply({'params': p}, x, method=method))
-    saved = tfm.attention
-    tfm.attention = attention or saved
+    saved = attention_lib.attention
+    attention_lib.attention = attention or saved
     try:
       return fn.lower(params, x).compile(compiler_options=options)
     finally:
-      tfm.attention = saved
+      attention_lib.attention = saved
 
   def run(fn, x):
     return lambda: np.asarray(fn(params, x).block_until_ready())

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import TYPE_CHECKING
 
-from msta_jax import models
+if TYPE_CHECKING:  # benchmarks/pytorch_step.py uses hf_clip in a process without JAX.
+  from msta_jax import models
 
 
-def hf_clip(cfg: models.ModelConfig, seed: int):
-  """A random HF transformers CLIPModel (eval mode) with the architecture of `cfg`."""
+def hf_clip(cfg: 'models.ModelConfig', seed: int):
+  """A random HF transformers CLIPModel (eval mode) with the architecture of `cfg` (a ModelConfig or
+  anything with its attributes)."""
   import torch
   import transformers
   torch.manual_seed(seed)

@@ -14,15 +14,23 @@ no TensorFlow. Variants (--variants, MODE:REMAT):
   adapted block.
 - full: no adapters, every parameter trains (ViFi-CLIP-style full fine-tuning).
 For each: XLA's FLOPs of one step and of the forward loss, step time (median), clips/s, achieved
-FLOP/s, MFU = model FLOPs / step time / peak, compiled peak memory and temporaries (activations and
-workspace) from XLA's memory analysis, optimizer floats. Model FLOPs are the no-remat step's, so a remat
-variant's MFU does not count its recomputation. The peak is --peak_tflops, else a table for known
-accelerators, else an estimate for CPUs (cores x clock x FMA width; see `device_peak`).
+FLOP/s, compiled peak memory and temporaries (activations and workspace) from XLA's memory analysis,
+optimizer floats, and two utilisations against the device's peak:
+- `mfu` = analytic model FLOPs / step time / peak. Model FLOPs: models/flops.py (matmuls, 2 per
+  multiply-add; per block L (8 D^2 + 4 D M) + 4 L^2 D; a train step is 3x the forward for full
+  fine-tuning, forward + 1x the blocks after the first adapted one + 2x the adapters for MSTA). Remat's
+  recomputation is not model work and is not counted.
+- `xla_mfu` = XLA's cost-analysis FLOPs of the same mode's no-remat step / step time / peak. On GPU XLA
+  does not count cuDNN's attention custom calls (~25% of ViCLIP-B/16's joint forward), so it reads low.
+The peak is --peak_tflops, else the table `_PEAKS` (dense, by device kind: H100 SXM / PCIe / NVL, H200,
+A100, TPUs), else an estimate for CPUs (cores x clock x FMA width; see `device_peak`).
 
 With --pytorch, each `full` variant without remat is also timed in HF transformers' PyTorch CLIP (the
-same architecture, random weights): the ViFi-CLIP step (frame features averaged over time, class
-prompts through the text tower, CE on scaled cosines, AdamW), under `torch.autocast` in bf16 when the
-config's dtype is bfloat16. It needs a frame_average (CLIP) config, e.g.
+same architecture, random weights) by benchmarks/pytorch_step.py in a process of its own, run before
+any JAX step so that it has the device to itself: the ViFi-CLIP step (frame features averaged over
+time, class prompts through the text tower, CE on scaled cosines, AdamW, every parameter trains), under
+`torch.autocast` in bf16 when the config's dtype is bfloat16, under torch.compile with --torch_compile
+where that works. It needs a frame_average (CLIP) config, e.g.
 `--config=configs/ssv2_fewshot.py:backbone=clip --config.loss.consistency_weight=0 --variants=full:off`.
 
 Prints a table, then one JSON line.
@@ -34,6 +42,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 
@@ -49,6 +58,7 @@ from ml_collections import config_flags  # noqa: E402
 from msta_jax import compilation  # noqa: E402
 from msta_jax import models  # noqa: E402
 from msta_jax.data import classes  # noqa: E402
+from msta_jax.models import flops as model_flops_lib  # noqa: E402
 from msta_jax.train import from_config, losses, partition, step, tasks  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -66,13 +76,19 @@ _COMPILER_OPTIONS = flags.DEFINE_list(
     'compiler_options', [], 'XLA options KEY=VALUE for our compilations, e.g. '
     'xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED (XLA:CPU\'s default scheduler does not '
     'trade memory, so remat saves little there without it).')
-_PYTORCH = flags.DEFINE_bool('pytorch', False, 'Also time the full fine-tuning step in HF PyTorch CLIP.')
+_PYTORCH = flags.DEFINE_bool('pytorch', False, 'Also time the full fine-tuning step in HF PyTorch CLIP '
+                             '(benchmarks/pytorch_step.py, its own process).')
+_TORCH_COMPILE = flags.DEFINE_bool('torch_compile', True, 'PyTorch step under torch.compile (eager where it fails).')
 
-# Dense peaks per chip (TFLOP/s) by device kind and compute dtype: bf16 tensor cores; fp32 matmuls
-# run as TF32 on NVIDIA under JAX's default precision.
+# Dense peaks per chip (TFLOP/s, no sparsity) by device kind and compute dtype, first match wins: bf16
+# tensor cores; fp32 matmuls run as TF32 on NVIDIA under JAX's default precision. jax's device_kind
+# reads e.g. 'NVIDIA H100 80GB HBM3' (SXM), 'NVIDIA H100 PCIe', 'NVIDIA H100 NVL', 'NVIDIA H200',
+# 'NVIDIA A100-SXM4-80GB'. The PCIe H100 is clocked lower than the SXM one (756 vs 989 dense bf16).
 _PEAKS = [
-    (r'H200|H100', {'bfloat16': 989.0, 'float16': 989.0, 'float32': 494.0}),
-    (r'A100', {'bfloat16': 312.0, 'float16': 312.0, 'float32': 156.0}),
+    (r'H100.*PCIe', {'bfloat16': 756.0, 'float32': 378.0}),
+    (r'H100.*NVL', {'bfloat16': 835.0, 'float32': 418.0}),
+    (r'H200|H100', {'bfloat16': 989.0, 'float32': 494.0}),
+    (r'A100', {'bfloat16': 312.0, 'float32': 156.0}),
     (r'TPU v4', {'bfloat16': 275.0, 'float32': 275.0}),
     (r'TPU v5 lite|TPU v5e', {'bfloat16': 197.0, 'float32': 197.0}),
     (r'TPU v5p|TPU v5$', {'bfloat16': 459.0, 'float32': 459.0}),
@@ -185,6 +201,10 @@ def measure(config, mode: str, remat: bool, num_classes: int, forward_flops: dic
   mem = train.memory_analysis()
   temp = getattr(mem, 'temp_size_in_bytes', None) if mem is not None else None
   flops = compilation.flops(train)
+  msta = models.adapter_configs(config).get('msta')
+  others = set(models.adapter_configs(config)) - {'msta'}
+  analytic = None if others or config.loss.name != 'classification' else model_flops_lib.classification_step(
+      model.cfg, config.batch_size, num_classes, msta if mode == 'msta' else None)
 
   times = []
   for i in range(_WARMUP.value + _ITERS.value):
@@ -201,6 +221,8 @@ def measure(config, mode: str, remat: bool, num_classes: int, forward_flops: dic
       'trainable_params': partition.count(trainable), 'frozen_params': partition.count(frozen),
       'optimizer_state_floats': step.optimizer_floats(state['opt']),
       'step_flops': flops, 'forward_flops': forward_flops[mode],
+      'model_flops': analytic['step'] if analytic else None,
+      'model_forward_flops': analytic['forward'] if analytic else None,
       'train_step_over_forward': flops / forward_flops[mode] if forward_flops[mode] else None,
       'compile_s': compile_s, 'step_s': statistics.median(times), 'step_s_all': times,
       'clips_per_s': config.batch_size / statistics.median(times),
@@ -210,68 +232,22 @@ def measure(config, mode: str, remat: bool, num_classes: int, forward_flops: dic
 
 
 def measure_pytorch(config, num_classes: int) -> dict:
-  """HF PyTorch CLIP's full fine-tuning step (ViFi-CLIP style) on the same shapes: eager PyTorch,
-  AdamW with the config's hyper-parameters, autocast bf16 when the config computes in bfloat16."""
-  import torch
-  import torch.nn.functional as F
-  from common import hf_clip, projected
+  """benchmarks/pytorch_step.py in a child process on the shapes and optimizer of `config`."""
   arch = from_config.architecture(config)
   if arch.video_mode != 'frame_average':
     raise app.UsageError('--pytorch needs a frame_average (CLIP) config, e.g. '
                          '--config=configs/ssv2_fewshot.py:backbone=clip')
-  device = 'cuda' if torch.cuda.is_available() else 'cpu'
-  model = hf_clip(arch, config.seed).to(device).train()
   o = config.optim
-  opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.b1, o.b2), eps=o.eps, weight_decay=o.weight_decay)
-  v, t = arch.vision, arch.text
-  gen = torch.Generator(device='cpu').manual_seed(1)
-  b = config.batch_size
-  video = torch.randn((b, v.num_frames, 3, v.image_size, v.image_size), generator=gen).to(device)
-  labels = torch.randint(0, num_classes, (b,), generator=gen).to(device)
-  ids = torch.zeros((num_classes, t.context_length), dtype=torch.long)
-  ids[:, 0] = t.eot_id - 1
-  ids[:, 1:6] = torch.randint(1, t.eot_id - 1, (num_classes, 5), generator=gen)
-  ids[:, 6] = t.eot_id
-  ids = ids.to(device)
-  autocast = config.model.dtype == 'bfloat16'
-
-  def one_step():
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
-      frames = projected(model.get_image_features(pixel_values=video.flatten(0, 1)))
-      vid = frames.view(b, v.num_frames, -1).mean(1)
-      cls = projected(model.get_text_features(input_ids=ids))
-      logits = model.logit_scale.exp() * F.normalize(vid.float(), dim=-1) @ F.normalize(cls.float(), dim=-1).T
-      loss = F.cross_entropy(logits, labels)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return loss
-
-  def sync():
-    if device == 'cuda':
-      torch.cuda.synchronize()
-
-  if device == 'cuda':
-    torch.cuda.reset_peak_memory_stats()
-  times = []
-  for i in range(_WARMUP.value + _ITERS.value):
-    sync()
-    start = time.perf_counter()
-    loss = one_step()
-    sync()
-    if i >= _WARMUP.value:
-      times.append(time.perf_counter() - start)
-  peak = torch.cuda.max_memory_allocated() if device == 'cuda' else None
-  n_params = sum(p.numel() for p in model.parameters())
-  return {
-      'impl': 'pytorch', 'mode': 'full', 'remat': False, 'batch': b, 'dtype': config.model.dtype,
-      'autocast_bf16': autocast, 'torch': torch.__version__, 'trainable_params': n_params, 'frozen_params': 0,
-      'optimizer_state_floats': 2 * n_params, 'step_flops': None, 'forward_flops': None,
-      'train_step_over_forward': None, 'compile_s': 0.0, 'step_s': statistics.median(times), 'step_s_all': times,
-      'clips_per_s': b / statistics.median(times), 'peak_memory_mib': mib(peak),
-      'peak_memory_source': 'torch.cuda.max_memory_allocated' if peak else 'unavailable', 'temp_memory_mib': None,
-      'loss': float(loss.detach()),
-  }
+  spec = {'arch': arch.to_dict(), 'batch': config.batch_size, 'num_classes': num_classes, 'seed': config.seed,
+          'optim': {k: o[k] for k in ('lr', 'b1', 'b2', 'eps', 'weight_decay')},
+          'bf16': config.model.dtype == 'bfloat16', 'compile': _TORCH_COMPILE.value,
+          'warmup': _WARMUP.value, 'iters': _ITERS.value}
+  script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pytorch_step.py')
+  done = subprocess.run([sys.executable, script, json.dumps(spec)], capture_output=True, text=True)
+  lines = done.stdout.strip().splitlines()
+  if done.returncode or not lines:
+    raise RuntimeError(f'{script} failed (rc {done.returncode}):\n{done.stderr[-3000:]}')
+  return json.loads(lines[-1])
 
 
 def parse_variants(values: list[str]) -> list[tuple[str, bool]]:
@@ -292,32 +268,36 @@ def main(argv):
   num_classes = _NUM_CLASSES.value or len(classes.names(base.data.dataset))
   peak, peak_source = device_peak(base.model.dtype)
   rows, forward_flops = [], {}
+  if _PYTORCH.value and ('full', False) in variants:  # First: the device is PyTorch's alone.
+    rows.append(measure_pytorch(variant_config(base, 'full', False, batch), num_classes))
+    print(f'measured pytorch full: {rows[-1]["step_s"]:.3f} s/step', flush=True)
   for mode, remat in variants:
     config = variant_config(base, mode, remat, batch)
     rows.append(measure(config, mode, remat, num_classes, forward_flops))
     print(f'measured ours {mode} remat={remat}: {rows[-1]["step_s"]:.3f} s/step', flush=True)
-    if _PYTORCH.value and mode == 'full' and not remat:
-      rows.append(measure_pytorch(config, num_classes))
-      print(f'measured pytorch {mode}: {rows[-1]["step_s"]:.3f} s/step', flush=True)
-  # Model FLOPs: our no-remat step of the same mode (recomputation is not useful work); PyTorch's step
-  # does the same maths, so it is credited with the same model FLOPs.
-  model_flops = {r['mode']: r['step_flops'] for r in rows if r['impl'] == 'ours' and not r['remat']}
+  # Per mode: the analytic model FLOPs and XLA's count of our no-remat step (recomputation is not
+  # useful work); PyTorch's step does the same maths, so it is credited with the same figures.
+  analytic = {r['mode']: r['model_flops'] for r in rows if r['impl'] == 'ours'}
+  xla = {r['mode']: r['step_flops'] for r in rows if r['impl'] == 'ours' and not r['remat']}
   for r in rows:
-    r['model_flops'] = model_flops.get(r['mode'], r['step_flops'])
+    r['model_flops'] = analytic.get(r['mode'])
+    r['xla_model_flops'] = xla.get(r['mode'], r['step_flops'])
     r['achieved_tflops'] = r['step_flops'] / r['step_s'] / 1e12 if r['step_flops'] else None
     r['mfu'] = r['model_flops'] / r['step_s'] / peak if r['model_flops'] else None
+    r['xla_mfu'] = r['xla_model_flops'] / r['step_s'] / peak if r['xla_model_flops'] else None
 
   def fmt(x, spec):  # '-' where a figure does not exist (PyTorch has no XLA cost analysis).
     return format(x, spec) if x is not None else '-'.rjust(int(spec.split('.')[0]))
 
   print(f'{"impl":7s} {"mode":5s} {"remat":5s} {"batch":>5s} {"step s":>8s} {"clips/s":>8s} {"TFLOP/step":>10s} '
-        f'{"step/fwd":>8s} {"TFLOP/s":>8s} {"MFU":>6s} {"peak MiB":>9s} {"temp MiB":>9s} {"trainable":>12s} '
+        f'{"step/fwd":>8s} {"TFLOP/s":>8s} {"MFU":>6s} {"XLA MFU":>7s} {"peak MiB":>9s} {"temp MiB":>9s} {"trainable":>12s} '
         f'{"opt floats":>11s}')
   for r in rows:
     tflop = r['step_flops'] / 1e12 if r['step_flops'] else None
     print(f'{r["impl"]:7s} {r["mode"]:5s} {str(r["remat"]):5s} {r["batch"]:5d} {r["step_s"]:8.3f} '
           f'{r["clips_per_s"]:8.3f} {fmt(tflop, "10.3f")} {fmt(r["train_step_over_forward"], "8.2f")} '
-          f'{fmt(r["achieved_tflops"], "8.3f")} {fmt(r["mfu"], "6.1%")} {fmt(r["peak_memory_mib"], "9.0f")} '
+          f'{fmt(r["achieved_tflops"], "8.3f")} {fmt(r["mfu"], "6.1%")} {fmt(r["xla_mfu"], "7.1%")} '
+          f'{fmt(r["peak_memory_mib"], "9.0f")} '
           f'{fmt(r["temp_memory_mib"], "9.0f")} {r["trainable_params"]:12,d} {r["optimizer_state_floats"]:11,d}')
   by = {(r['impl'], r['mode'], r['remat']): r for r in rows}
   result = {
@@ -326,7 +306,7 @@ def main(argv):
       'jax': jax.__version__, 'model': base.model.name, 'frames': base.model.num_frames,
       'image_size': base.model.image_size, 'dtype': base.model.dtype, 'num_classes': num_classes,
       'batch': batch, 'peak_flops': peak, 'peak_source': peak_source, 'compiler_options': compiler_options(),
-      'loadavg_1min': round(os.getloadavg()[0], 2), 'tensorflow_imported': 'tensorflow' in sys.modules,
+      'loadavg_1min': round(os.getloadavg()[0], 2), 'tensorflow_imported': sys.modules.get('tensorflow') is not None,
       'variants': rows,
   }
 

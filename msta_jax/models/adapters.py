@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from msta_jax.models import precision
 from msta_jax.models.config_base import AdapterConfig
 
 
@@ -167,7 +168,8 @@ class TemporalMix(nn.Module):
 
 
 class Branch(nn.Module):
-  """One modality's adapter at one block; returns lambda * A(x), the residual to add."""
+  """One modality's adapter at one block; returns lambda * A(x), the residual to add, in float32.
+  Its matmuls and the temporal conv run in `dtype` (models/precision.py)."""
   cfg: MSTAConfig
   width: int
   middle: nn.Module | None  # The shared W_shared_j, or None to own a middle layer.
@@ -185,8 +187,10 @@ class Branch(nn.Module):
     a = dense(self.width, d, 'up', zero=self.cfg.up_init == 'zeros', dtype=self.dtype)(h)
     if self.temporal:
       src = a if self.cfg.conv_input == 'up' else normed
-      a = a + TemporalMix(self.cfg, self.dtype, name='temporal')(src, frames=frames, joint=joint)
-    return (self.cfg.scale * a).astype(x.dtype)
+      mixed = TemporalMix(self.cfg, self.dtype, name='temporal')(src, frames=frames, joint=joint)
+      a = precision.to_stream(a) + precision.to_stream(mixed)
+    # Scaled and returned in float32: lambda * A is small against the stream it joins (precision.py).
+    return self.cfg.scale * precision.to_stream(a)
 
 
 class MSTA(nn.Module):

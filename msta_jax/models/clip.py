@@ -11,7 +11,8 @@ Through the models package (msta_jax.models):
   averaged over time.
 - 'joint' (ViCLIP): one sequence of CLS + all patches of all frames with a temporal embedding on the
   patch tokens, in ViCLIP's patch-major order (sequence index 1 + n*T + t), attended jointly.
-Every encode_* returns projected, un-normalised embeddings (what HF `get_image_features` returns).
+Every encode_* returns projected, un-normalised float32 embeddings (what HF `get_image_features`
+returns), whatever the compute dtype: models/precision.py has the mixed-precision policy.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from msta_jax.models import adapters as msta_lib
+from msta_jax.models import precision
 from msta_jax.models import transformer as tfm
 from msta_jax.models.config_base import DictConfig
 
@@ -105,17 +107,17 @@ class VisionTransformer(nn.Module):
     if images.shape[1:] != (v.image_size, v.image_size, 3):
       raise ValueError(f'expected images [N, {v.image_size}, {v.image_size}, 3], got {images.shape}; '
                        'resize the input or load the model with image_size=...')
-    x = self.conv1(images.astype(self.dtype))
+    x = precision.to_stream(self.conv1(images.astype(self.dtype)))
     x = x.reshape(x.shape[0], -1, v.width)
     return x + self.positional_embedding[1:].astype(x.dtype)
 
   def cls_token(self, n: int) -> jax.Array:
-    cls = (self.class_embedding + self.positional_embedding[0]).astype(self.dtype)
+    cls = precision.to_stream(self.class_embedding + self.positional_embedding[0])
     return jnp.broadcast_to(cls, (n, 1, cls.shape[-1]))
 
   def head(self, x: jax.Array) -> jax.Array:
-    """ln_post on the CLS token, then the projection. [N, L, D] -> [N, E]."""
-    return self.ln_post(x[:, 0]) @ self.proj.astype(x.dtype)
+    """ln_post on the CLS token, then the projection. [N, L, D] -> [N, E] float32."""
+    return precision.matmul(self.ln_post(x[:, 0]), self.proj, self.dtype)
 
   def __call__(self, images: jax.Array, *, train: bool = False, adapters=None) -> jax.Array:
     """Images [N, H, W, 3] -> [N, E], each image alone."""
@@ -170,18 +172,18 @@ class TextTransformer(nn.Module):
     if ids.ndim != 2 or ids.shape[1] != t.context_length:
       raise ValueError(f'expected token ids [B, {t.context_length}], got {ids.shape}; tokenize with '
                        f'Tokenizer(context_length={t.context_length})')
-    x = self.token_embedding(ids).astype(self.dtype) + self.positional_embedding.astype(self.dtype)
+    x = precision.to_stream(self.token_embedding(ids)) + self.positional_embedding.astype(precision.RESIDUAL)
     x = self.ln_final(self.transformer(x, train=train, adapters=adapters))
     eot = jnp.argmax(ids == t.eot_id, axis=-1)  # First EOT; padding (0) is never pooled.
     pooled = jnp.take_along_axis(x, eot[:, None, None], axis=1)[:, 0]
-    return pooled @ self.text_projection.astype(x.dtype)
+    return precision.matmul(pooled, self.text_projection, self.dtype)
 
 
 class CLIP(nn.Module):
   """Two-tower video-text model. Parameters: `visual/...`, `text/...`, `logit_scale` (log), and with
   adapters `msta/...` (models/adapters.py); `msta=None` is the plain backbone."""
   cfg: ModelConfig
-  dtype: Any = jnp.float32  # Compute dtype; parameters stay float32.
+  dtype: Any = jnp.float32  # Compute dtype; parameters, residual stream and outputs stay float32.
   remat: bool = False
   msta: msta_lib.MSTAConfig | None = None
   lora: Any = None          # peft.LoRAConfig: LoRA in both towers.

@@ -10,6 +10,12 @@ EOT, so pooling at the first EOT always finds one. Text is cleaned as OpenAI doe
 unescaping twice, whitespace collapsed, lower case) before the fast tokenizer sees it: the fast
 tokenizer alone skips ftfy and HTML unescaping (see tests/models/tokenizer_test.py for the classes of
 input where that matters).
+
+ftfy is optional (the GPU benchmark image has none): without it `clean` skips `ftfy.fix_text` only.
+Plain ASCII text gets the same ids either way (ftfy leaves ASCII alone; tested). What changes without
+ftfy is text that ftfy repairs: mojibake ('schÃ¶n'), ligatures ('ﬁ'), curly quotes, full-width
+letters; such text tokenizes as written. Install ftfy (a declared dependency) wherever prompts or
+descriptions may hold such text; `FTFY` says whether it is in use.
 """
 from __future__ import annotations
 
@@ -20,8 +26,14 @@ import threading
 
 os.environ.setdefault('USE_TF', '0')  # transformers must not import TensorFlow for a tokenizer.
 
-import ftfy  # noqa: E402
 import numpy as np  # noqa: E402
+
+try:  # Optional: absent on the GPU benchmark image (see the module docstring).
+  import ftfy  # noqa: E402
+except ImportError:
+  ftfy = None
+
+FTFY = ftfy is not None
 
 VOCAB_DIR = os.path.join(os.path.dirname(__file__), 'assets', 'clip_bpe')
 SOT_ID = 49406
@@ -30,8 +42,11 @@ VOCAB_SIZE = 49408
 
 
 def clean(text: str) -> str:
-  """OpenAI CLIP's `basic_clean` + `whitespace_clean` (lower-casing is the tokenizer's)."""
-  text = html.unescape(html.unescape(ftfy.fix_text(text)))
+  """OpenAI CLIP's `basic_clean` + `whitespace_clean` (lower-casing is the tokenizer's); without ftfy,
+  everything but `ftfy.fix_text`."""
+  if ftfy is not None:
+    text = ftfy.fix_text(text)
+  text = html.unescape(html.unescape(text))
   return ' '.join(text.split())
 
 

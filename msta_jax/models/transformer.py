@@ -2,9 +2,9 @@
 
 Parameter names copy the OpenAI/ViCLIP checkpoint keys (`resblocks_{i}/attn/in_proj`, `ln_1`,
 `mlp/c_fc`, ...) so the converter in checkpoints.py is a rename plus transposes. Attention keeps
-OpenAI's packed q/k/v projection (one [D, 3D] matmul). `attention` picks the kernel per backend:
-cuDNN's fused kernel through `jax.nn.dot_product_attention` on GPUs in bf16/fp16, the XLA path of the
-same function elsewhere, and `heads_major_attention` on CPU, where it is 2.4x faster.
+OpenAI's packed q/k/v projection (one [D, 3D] matmul); models/attention.py picks the attention kernel
+per (platform, dtype). Precision follows models/precision.py: matmuls in `dtype`, the residual stream,
+LayerNorm statistics and every add to the stream in float32.
 
 MSTA hooks in at the `Transformer` level, outside the blocks: its adapted block j computes
 `Block_j(x) + lambda * A_j(x)` from the block's INPUT, so the block stays the plain pretrained maths.
@@ -19,7 +19,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from msta_jax.models import attention as attention_lib
 from msta_jax.models import peft
+from msta_jax.models import precision
 
 Dtype = Any
 
@@ -37,8 +39,10 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 class LayerNorm(nn.Module):
-  """LayerNorm computed in float32 and cast back (CLIP's fp16-safe LayerNorm; identical in fp32)."""
+  """LayerNorm computed in float32, output in `dtype`: float32 where it feeds the residual stream or a
+  head (ln_pre, ln_post, ln_final), the compute dtype where it feeds a matmul (ln_1, ln_2)."""
   eps: float = 1e-5
+  dtype: Dtype = precision.RESIDUAL
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -48,43 +52,7 @@ class LayerNorm(nn.Module):
     x32 = x.astype(jnp.float32)
     mean = x32.mean(-1, keepdims=True)
     var = jnp.square(x32 - mean).mean(-1, keepdims=True)  # Two-pass variance, as torch computes it.
-    return ((x32 - mean) * jax.lax.rsqrt(var + self.eps) * scale + bias).astype(x.dtype)
-
-
-def heads_major_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool) -> jax.Array:
-  """Softmax attention computed heads-major. [B, L, N, H] x3 -> [B, L, N, H].
-
-  Same maths as `jax.nn.dot_product_attention`'s XLA path (logits and softmax in float32), arranged
-  for XLA:CPU: the batched matmuls run on [B, N, L, H] (its default [B, L, N, H] contraction makes
-  XLA:CPU transpose around every small matmul), the scale goes on q (L*H products, not L*L), and the
-  softmax is normalised after the PV matmul (L*H divisions, not L*L). The row max is a constant of
-  the softmax, so no gradient flows through it.
-  """
-  q, k, v = (t.swapaxes(1, 2) for t in (q, k, v))  # [B, N, L, H]
-  q = q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
-  logits = jnp.einsum('bnqh,bnkh->bnqk', q, k, preferred_element_type=jnp.float32)
-  if causal:
-    n = logits.shape[-1]
-    logits = jnp.where(jnp.tril(jnp.ones((n, n), bool)), logits, -jnp.inf)  # The diagonal stays finite.
-  e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
-  out = jnp.einsum('bnqk,bnkh->bnqh', e.astype(v.dtype), v, preferred_element_type=jnp.float32)
-  return (out / e.sum(-1, keepdims=True)).astype(v.dtype).swapaxes(1, 2)
-
-
-def attention(q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool) -> jax.Array:
-  """[B, L, N, H] x3 -> [B, L, N, H], by backend (read at trace time):
-  - CPU: `heads_major_attention` (ViT-B/16, 8 images at 224 on 2 cores: attention 2.4x faster, the
-    whole image forward about 1.2x; BENCHMARKS.md);
-  - GPU with bf16/fp16 inputs and head size <= 128: cuDNN's fused (flash) kernel through
-    `jax.nn.dot_product_attention`, which otherwise (implementation=None) runs the plain XLA path;
-  - anything else: `jax.nn.dot_product_attention`'s XLA path.
-  """
-  backend = jax.default_backend()
-  if backend == 'cpu':
-    return heads_major_attention(q, k, v, causal=causal)
-  cudnn = (backend == 'gpu' and q.dtype in (jnp.bfloat16, jnp.float16) and q.shape[-1] <= 128
-           and q.shape[-1] % 8 == 0)
-  return jax.nn.dot_product_attention(q, k, v, is_causal=causal, implementation='cudnn' if cudnn else None)
+    return ((x32 - mean) * jax.lax.rsqrt(var + self.eps) * scale + bias).astype(self.dtype)
 
 
 class MultiheadAttention(nn.Module):
@@ -107,7 +75,7 @@ class MultiheadAttention(nn.Module):
       qkv = qkv + peft.LoRA(self.lora, self.dtype, name='lora')(x)
     q, k, v = jnp.split(qkv.reshape(b, l, 3, self.heads, d // self.heads), 3, axis=2)
     q = q[:, :1] if self.first_query_only else q
-    out = attention(q[:, :, 0], k[:, :, 0], v[:, :, 0], causal=self.causal)
+    out = attention_lib.attention(q[:, :, 0], k[:, :, 0], v[:, :, 0], causal=self.causal)
     return nn.Dense(d, dtype=self.dtype, name='out_proj')(out.reshape(b, q.shape[1], d))
 
 
@@ -136,7 +104,8 @@ class DropPath(nn.Module):
 
 
 class ResidualAttentionBlock(nn.Module):
-  """x + attn(ln_1(x)), then + mlp(ln_2(x)). [B, L, D] -> [B, L, D] ([B, 1, D]: first_token_only)."""
+  """x + attn(ln_1(x)), then + mlp(ln_2(x)). [B, L, D] -> [B, L, D] ([B, 1, D]: first_token_only).
+  x and the output are the float32 residual stream; the branches compute in `dtype`."""
   heads: int
   mlp_dim: int
   activation: str = 'quick_gelu'
@@ -152,12 +121,12 @@ class ResidualAttentionBlock(nn.Module):
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     dp = DropPath(self.drop_path)
     h = MultiheadAttention(self.heads, self.causal, self.dtype, self.lora, self.first_token_only, name='attn')(
-        LayerNorm(self.ln_eps, name='ln_1')(x))
-    x = (x[:, :1] if self.first_token_only else x) + dp(h, train=train)
-    normed = LayerNorm(self.ln_eps, name='ln_2')(x)
-    h = Mlp(self.mlp_dim, self.activation, self.dtype, name='mlp')(normed)
+        LayerNorm(self.ln_eps, self.dtype, name='ln_1')(x))
+    x = (x[:, :1] if self.first_token_only else x) + dp(precision.to_stream(h), train=train)
+    normed = LayerNorm(self.ln_eps, self.dtype, name='ln_2')(x)
+    h = precision.to_stream(Mlp(self.mlp_dim, self.activation, self.dtype, name='mlp')(normed))
     if self.adaptformer is not None:
-      h = h + peft.AdaptMLP(self.adaptformer, self.dtype, name='adaptmlp')(normed)
+      h = h + precision.to_stream(peft.AdaptMLP(self.adaptformer, self.dtype, name='adaptmlp')(normed))
     return x + dp(h, train=train)
 
 
@@ -165,7 +134,7 @@ class AdapterFactory(Protocol):
   """Builds the adapter of block `index` (0-based) or returns None for an unadapted block.
 
   The adapter is called as `adapter(x, *, train)` on the block's input and returns the already
-  scaled residual to add to the block's output.
+  scaled residual to add to the block's output, in float32 (models/precision.py).
   """
 
   def __call__(self, index: int) -> nn.Module | None:
@@ -195,6 +164,7 @@ class Transformer(nn.Module):
     a forward)."""
     block_cls = nn.remat(ResidualAttentionBlock, static_argnums=(2,)) if self.remat else ResidualAttentionBlock
     rates = [self.drop_path * i / max(self.layers - 1, 1) for i in range(self.layers)]
+    x = precision.to_stream(x)
     for i in range(self.layers):
       # LoRA / AdaptFormer only inside the blocks their configs name.
       lora = self.lora if self.lora is not None and i in self.lora.blocks(self.layers) else None

@@ -7,21 +7,19 @@ import dataclasses
 import os
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import optax
 
 from msta_jax import models
+from msta_jax.models import precision
 from msta_jax.train import losses
 from msta_jax.train import partition
 
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
+DTYPES = precision.COMPUTE_DTYPES  # float16 is refused with its reason (models/precision.py).
 
 
 def dtype(config: ml_collections.ConfigDict):
-  if config.model.dtype not in DTYPES:
-    raise ValueError(f'config.model.dtype={config.model.dtype!r}; allowed: {sorted(DTYPES)}')
-  return DTYPES[config.model.dtype]
+  return precision.compute_dtype(config.model.dtype)
 
 
 def architecture(config: ml_collections.ConfigDict) -> models.ModelConfig:
@@ -87,13 +85,14 @@ def build_optimizer(config: ml_collections.ConfigDict, labels: dict,
 # --------------------------------------------------------------------------------------------------
 
 _CHOICES = {
-    'model.dtype': tuple(DTYPES), 'optim.schedule': ('cosine', 'constant'),
+    'optim.schedule': ('cosine', 'constant'),
     'eval.resize': ('short_side', 'squash'),
 }
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks values a locked config cannot check by itself; errors name the key and what is allowed."""
+  dtype(config)
   for key, allowed in _CHOICES.items():
     section, field = key.split('.')
     if config[section][field] not in allowed:

@@ -70,3 +70,21 @@ def test_truncation_keeps_eot_last_and_pads_with_zero():
 def test_context_too_small_is_an_error():
   with pytest.raises(ValueError, match='context_length'):
     T.Tokenizer(1)
+
+
+def _prompts() -> list[str]:
+  """Every shipped class name in the prompt template, plus the plain ASCII inputs above."""
+  from msta_jax.data import classes
+  names = [c for d in classes.DATASETS for c in classes.names(d)]
+  return [f'a video of {c}.' for c in names] + [t for t in AGREE if t.isascii()]
+
+
+def test_ascii_prompts_get_the_same_ids_without_ftfy(monkeypatch):
+  """The GPU image has no ftfy: plain ASCII text tokenizes the same; text that ftfy repairs does not."""
+  prompts = _prompts()
+  assert len(prompts) > 1000 and all(p.isascii() for p in prompts)
+  tok = T.Tokenizer(77)
+  with_ftfy = tok(prompts)[0]
+  monkeypatch.setattr(T, 'ftfy', None)
+  np.testing.assert_array_equal(tok(prompts)[0], with_ftfy)
+  assert tok.bpe_ids(['schÃ¶n mojibake']) != [clip_bpe_ref.SimpleTokenizer(VOCAB, MERGES).encode('schÃ¶n mojibake')]
