@@ -254,10 +254,14 @@ def load_generated(dataset: str, splits_dir: str | None = None, name: str = 'gen
   root = os.path.join(splits_dir or default_splits_dir(), name, dataset)
   path = os.path.join(root, 'manifest.json')
   if not os.path.exists(path):
-  except json.JSONDecodeError as e:
-    raise SplitFileError(f'{source}:{e.lineno}: not JSON ({e.msg}); class files are {CLASS_FORMATS}') from None
+    classes = ' --classes=A,B,...' if name == 'subset' else ''
+    raise SplitFileError(f'no {name} split set for {dataset}: {path} is missing; run '
+                         f'`{_CLI} generate --dataset={dataset} --official=DIR{classes}` first')
+  try:
+    with open(path) as f:
+      return Manifest(name, root, json.load(f))
   except (ValueError, RecursionError) as e:
-    raise SplitFileError(f'{source}: not a readable JSON class list ({type(e).__name__}: {e})') from e
+    raise SplitFileError(f'{path}: not a readable manifest ({type(e).__name__}: {e})') from e
 
 
 def check_pin(data: bytes, pin: Mapping[str, Any], where: str) -> None:
