@@ -14,6 +14,12 @@ import jax.numpy as jnp
 
 
 @jax.jit
+def _init(metrics: dict[str, jax.Array], step: jax.Array) -> dict[str, Any]:
+  """Zeros made in the compiled program (eager zeros would be a host-to-device transfer)."""
+  return {'step': jnp.zeros_like(step), 'metrics': jax.tree.map(jnp.zeros_like, metrics)}
+
+
+@jax.jit
 def _update(seen: dict[str, Any], metrics: dict[str, jax.Array], step: jax.Array) -> dict[str, Any]:
   first = ~jnp.isfinite(metrics['loss']) & (seen['step'] == 0)
   return {'step': jnp.where(first, step, seen['step']),
@@ -29,7 +35,7 @@ class NonFiniteWatch:
   def update(self, metrics: dict[str, jax.Array], step: jax.Array) -> None:
     """`step`: the state's step counter after the step (on the device), i.e. the step's 1-based number."""
     if self._seen is None:
-      self._seen = {'step': jnp.zeros_like(step), 'metrics': jax.tree.map(jnp.zeros_like, metrics)}
+      self._seen = _init(metrics, step)
     self._seen = _update(self._seen, metrics, step)
 
   def first_bad(self) -> tuple[int, dict[str, float]] | None:
