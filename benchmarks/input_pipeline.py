@@ -51,6 +51,8 @@ _THREADS = flags.DEFINE_list('threads', ['1', '2', '4'], 'Loader threads (grain 
 _WORKERS = flags.DEFINE_list('workers', ['2'], 'Worker processes (grain MultiprocessingOptions) to measure.')
 _WORKER_THREADS = flags.DEFINE_integer('worker_threads', 2, 'Threads in each worker process.')
 _COLOUR = flags.DEFINE_bool('colour', True, 'Colour jitter 0.8 and greyscale 0.2 on (the training default).')
+_UINT8_COLOUR = flags.DEFINE_bool('uint8_colour', False, 'Round colour-jittered clips to uint8 '
+                                  '(config.data.augment.uint8_colour).')
 _WARMUP = flags.DEFINE_integer('warmup_batches', 3, 'Untimed batches per setting.')
 _BATCHES = flags.DEFINE_integer('batches', 30, 'Timed batches per setting.')
 
@@ -107,7 +109,9 @@ def measure(src, threads: int, workers: int) -> dict:
   from msta_jax.data import pipeline, transforms
   from msta_jax.models import clip as clip_lib
   spec = pipeline.ClipSpec(_FRAMES.value, _IMAGE_SIZE.value, clip_lib.CLIP_MEAN, clip_lib.CLIP_STD)
-  aug = transforms.Augment() if _COLOUR.value else transforms.Augment(color_jitter=0.0, grayscale=0.0)
+  aug = transforms.Augment(uint8_colour=_UINT8_COLOUR.value)
+  if not _COLOUR.value:
+    aug = transforms.Augment(color_jitter=0.0, grayscale=0.0)
   loader = pipeline.TrainLoader(src, global_batch=_BATCH.value, clip=spec, augment=aug, seed=0,
                                 num_threads=threads, num_workers=workers)
   for _ in range(_WARMUP.value):
@@ -162,7 +166,8 @@ def main(argv):
       'dataset': name, 'split': _SPLIT.value, 'clips_in_split': len(src), 'self_built': not _DATA_DIR.value,
       'build_s': build_s, 'stored_frames_mean': float(np.mean(frames)), 'jpeg_bytes_mean': float(jpeg),
       'batch': _BATCH.value, 'frames': _FRAMES.value, 'image_size': _IMAGE_SIZE.value, 'cores': cores,
-      'loadavg_1min': round(os.getloadavg()[0], 2), 'colour_ops': _COLOUR.value, 'settings': rows,
+      'loadavg_1min': round(os.getloadavg()[0], 2), 'colour_ops': _COLOUR.value,
+      'uint8_colour': _UINT8_COLOUR.value, 'settings': rows,
       'threads_only_clips_per_s_per_core': best_threads and best_threads['clips_per_s_per_core'],
       'workers_clips_per_s_per_core': best_workers and best_workers['clips_per_s_per_core'],
       'best_threads': best['threads'], 'best_workers': best['workers'],

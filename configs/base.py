@@ -79,8 +79,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       num_threads=4,               # Reading/augmenting threads per input process (main or worker).
       num_workers=-1,              # grain worker processes building training batches (MultiprocessingOptions);
                                    # -1: one per core less two (pipeline.default_num_workers), 0: threads only.
+      # uint8_colour: round colour-jittered / greyed clips to uint8 (4x fewer bytes to the device, as
+      # torchvision's PIL ColorJitter; moves pixels by up to half a grey level). Off: float32 0..1.
       augment=ml_collections.ConfigDict(dict(crop_scale=(0.5, 1.0), flip=True, color_jitter=0.8,
-                                             grayscale=0.2)),
+                                             grayscale=0.2, uint8_colour=False)),
   ))
 
   # Evaluation: views per test video (clips x crops), model selection on val with one view.

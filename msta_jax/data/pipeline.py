@@ -238,7 +238,7 @@ class TrainLoader:
     self.local_batch = global_batch // process_count
     self.steps_per_epoch = len(src) // global_batch
     self.num_threads, self.num_workers, self.text_fn = num_threads, num_workers, text_fn
-    self.video_dtype = np.float32 if transforms.colour_ops(augment) else np.uint8
+    self.video_dtype = transforms.wire_dtype(augment)
     self._base = grain.MapDataset.source(src.source).seed(seed).shuffle().repeat(None)
     self._iter = None
     self._start(offset=0)

@@ -119,7 +119,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # ####################################################################################################
   loader, total_steps, steps_per_epoch = None, 0, 1
   if training:
-    aug = transforms.Augment(tuple(d.augment.crop_scale), d.augment.flip, d.augment.color_jitter, d.augment.grayscale)
+    aug = transforms.Augment(tuple(d.augment.crop_scale), d.augment.flip, d.augment.color_jitter, d.augment.grayscale,
+                             d.augment.uint8_colour)
     text_fn = tasks.caption_fn(tok) if config.loss.name == 'contrastive' else None
     loader = pipeline.TrainLoader(train_src, global_batch=config.batch_size, clip=clip, augment=aug,
                                   seed=config.seed, process_index=pid, process_count=pcount,

@@ -90,3 +90,19 @@ def test_unknown_rule_and_float_views_are_refused():
     normalize.table((0.5,) * 3, (0.25,) * 3, 'val')
   with pytest.raises(ValueError, match='evaluation views are uint8'):
     normalize.model_input(np.zeros((2, 3), np.float32), (0.5,) * 3, (0.25,) * 3, 'test')
+
+
+def test_uint8_colour_rounds_jittered_clips_to_the_nearest_grey_level():
+  """The opt-in uint8 wire with colour ops on: the same draws, pixels within half a grey level."""
+  mean, std = STATS['imagenet']
+  aug = T.Augment(uint8_colour=True)
+  assert T.wire_dtype(aug) == np.uint8 and T.wire_dtype(T.Augment()) == np.float32
+  fn = jax.jit(lambda v: normalize.model_input(v, mean, std, 'train'))
+  for seed in range(4):
+    frames = _frames(seed)
+    floats = T.train_clip(frames, 16, T.Augment(), np.random.default_rng(seed))
+    wire = T.train_clip(frames, 16, aug, np.random.default_rng(seed))
+    assert wire.dtype == np.uint8
+    np.testing.assert_array_equal(wire, np.rint(floats * 255).astype(np.uint8))
+    want = old_train_clip(frames, 16, T.Augment(), np.random.default_rng(seed), mean, std)
+    np.testing.assert_allclose(np.asarray(fn(wire)), want, atol=0.5 / 255 / min(std) + 1e-6)
