@@ -230,7 +230,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       stop_if_not_finite()
       fetched = jax.device_get(metrics)  # Waits for the window's steps: the times below are real.
       elapsed = time.perf_counter() - t_window
-      losses_seen.setdefault('first', float(first_loss))
+      losses_seen.setdefault('first', float(jax.device_get(first_loss)))
       losses_seen['last'] = float(fetched['loss'])
       scalars = {f'train/{k}': float(v) for k, v in fetched.items()}
       scalars.update({'train/lr': float(from_config.learning_rate(config, steps_per_epoch)(done)),
