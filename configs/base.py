@@ -64,6 +64,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.batch_size = 32                # Global batch, split over the 'data' mesh axis.
   c.log_every_steps = 10
   c.memory_limit_bytes = 0         # Per-device limit for the pre-flight memory check where the device reports none.
+  c.transfer_guard = 'allow'       # jax.transfer_guard of the steps between logging points; 'disallow' makes
+                                   # any implicit host<->device transfer there an error (the loop makes none).
 
   # Data: a built TFDS dataset (msta_jax.tools.build, or generated: the synthetic set).
   c.data = ml_collections.ConfigDict(dict(
@@ -76,10 +78,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       test_splits=(),              # Split names; 'dataset_folder:split' evaluates another built dataset.
       seed=0,                      # Generator seed of generated datasets (synthetic).
       generator_args='',           # Generated datasets: sizes as 'k=v,...' (e.g. 'test_per_class=4').
-      num_threads=4,
+      num_threads=4,               # Reading/augmenting threads per input process (main or worker).
       allow_partial=False,         # Train on a dataset missing > 1% of a split's videos (docs/data.md).
+      num_workers=-1,              # grain worker processes building training batches (MultiprocessingOptions);
+                                   # -1: one per core less two (pipeline.default_num_workers), 0: threads only.
+      # uint8_colour: round colour-jittered / greyed clips to uint8 (4x fewer bytes to the device, as
+      # torchvision's PIL ColorJitter; moves pixels by up to half a grey level). Off: float32 0..1.
       augment=ml_collections.ConfigDict(dict(crop_scale=(0.5, 1.0), flip=True, color_jitter=0.8,
-                                             grayscale=0.2)),
+                                             grayscale=0.2, uint8_colour=False)),
   ))
 
   # Evaluation: views per test video (clips x crops), model selection on val with one view.

@@ -18,7 +18,8 @@ def get_config(arg: str | None = None):
   c.msta.scale = 0.1   # Tiny random backbone: a larger lambda than ViCLIP-B's 0.005 (see configs/synthetic.py).
   c.data.update(dataset='synthetic', descriptions='metadata', data_dir='~/.cache/msta_jax/datasets',
                 name='synthetic', train_split=f'few_shot_train_k{args.shots}', val_split='few_shot_val',
-                test_splits=('few_shot_test',), num_threads=2)
+                test_splits=('few_shot_test',), num_threads=2,
+                num_workers=0)  # Threads only: worker processes take seconds to start, the clips are tiny.
   # Direction and colour define the classes: no flips, no colour jitter, no grayscale, no crops.
   c.data.augment.update(crop_scale=(1.0, 1.0), flip=False, color_jitter=0.0, grayscale=0.0)
   c.optim.update(epochs=6.0, warmup_epochs=1.0, lr=1e-3)

@@ -13,8 +13,8 @@
 
 Videos are decoded by the same decoder that builds datasets (PyAV, short side 256, at most 64 frames
 spread over the clip) and scored by the same views function and the same jitted scoring function as
-evaluation (msta_jax/data/transforms.clip_views, msta_jax/train/evaluate.make_eval_fn): fed the same
-decoded frames, prediction and evaluation give identical scores. An unreadable file gets its own error
+evaluation (msta_jax/data/transforms.clip_views, msta_jax/train/evaluate.make_eval_fn, which normalises the
+uint8 views on the device): fed the same decoded frames, prediction and evaluation give identical scores. An unreadable file gets its own error
 and the other files are still scored.
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Predictor:
     self.model, self.params = load_backbone(backbone, adapters)
     cfg = self.model.cfg
     self.num_frames, self.size = cfg.vision.num_frames, cfg.vision.image_size
-    self.mean, self.std = cfg.mean, cfg.std
+    self.mean, self.std = cfg.mean, cfg.std  # Applied on the device, inside the scoring function.
     self.clips, self.crops, self.resize, self.template = clips, crops, resize, template
     self.tokenizer = models.Tokenizer(cfg.text.context_length)
     self._score = compilation.jit_forward(evaluate.make_eval_fn(self.model))
@@ -70,9 +70,9 @@ class Predictor:
     return evaluate.class_embeddings(self._text, self.params, ids)
 
   def views(self, frames: np.ndarray) -> np.ndarray:
-    """Decoded frames uint8 [N, H, W, 3] -> the evaluation views [V, T, S, S, 3]."""
+    """Decoded frames uint8 [N, H, W, 3] -> the evaluation views uint8 [V, T, S, S, 3]."""
     return transforms.clip_views(lambda idx: [Image.fromarray(frames[i]) for i in idx], len(frames),
-                                 self.num_frames, self.size, self.clips, self.crops, self.resize, self.mean, self.std)
+                                 self.num_frames, self.size, self.clips, self.crops, self.resize)
 
   def logits(self, views: np.ndarray, class_emb: jax.Array) -> np.ndarray:
     """View-averaged logits [C] of one video's views."""

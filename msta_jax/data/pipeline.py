@@ -6,12 +6,16 @@ process reads only its own slice of the stream (no duplicates within an epoch), 
 randomness is derived by grain from (seed, position), independent of worker threads.
 
 Examples are read undecoded (`tf.train.Example`) and only the T sampled frames of a clip are decoded.
-Every batch is process-local numpy; the trainer assembles global arrays.
+Every batch is process-local numpy; the trainer assembles global arrays. Clips are uint8 pixels (float32
+in 0..1 for training with colour jitter or grayscale on): normalisation happens on the device
+(msta_jax/data/normalize.py). Training batches can be built in grain worker processes (`num_workers`)
+beside the reading threads; the data order and every random draw are the same for any worker and thread
+count, so the state is the same too.
 
     src = open_split(data_dir, 'synthetic/seed0', 'few_shot_train_k16')
     clip = ClipSpec(num_frames=8, image_size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     train = TrainLoader(src, global_batch=32, clip=clip, augment=transforms.Augment(), seed=0)
-    batch = next(train)            # {'video': [b, T, S, S, 3] float32, 'label': [b] int32, 'mask': [b]}
+    batch = next(train)            # {'video': [b, T, S, S, 3] uint8, 'label': [b] int32, 'mask': [b]}
     state = train.get_state()      # JSON-able; TrainLoader.set_state(state) resumes exactly
     for batch in eval_batches(src_test, global_batch=8, clip=clip, clips=2, crops=3):   # every video once
       ...                          # 'video' [b, V, T, S, S, 3], 'index' (-1 for padding), 'mask'
@@ -23,11 +27,13 @@ import glob
 import math
 import os
 import re
+import threading
+import time
 from typing import Any, Callable, Iterator
 
 import grain
 import numpy as np
-from absl import logging
+from absl import flags, logging
 
 from msta_jax.data import transforms
 
@@ -89,7 +95,7 @@ class SplitSource:
   """One split of a built dataset: random-access records plus its class list and metadata."""
   path: str
   split: str
-  source: Any               # Sequence of tf.train.Example (undecoded).
+  source: Any               # Sequence of serialized tf.train.Example (`parse` reads one).
   classes: list[str]
   metadata: dict[str, Any]  # This split's metadata entry.
   dataset_metadata: dict[str, Any]
@@ -115,7 +121,9 @@ def open_split(data_dir: str, name: str, split: str) -> SplitSource:
   if not any('array_record' in f for f in formats):
     raise DatasetMissingError(f'{path} was built as {formats}; the loaders need random access: rebuild it '
                               'with file_format=array_record (the msta_jax builders do this by default)')
-  source = builder.as_data_source(split, deserialize_method=tfds.decode.DeserializeMethod.DESERIALIZE_NO_DECODE)
+  # Serialized bytes, parsed by `parse`: a source that deserialises needs the DatasetInfo's file format,
+  # which does not survive pickling into grain's worker processes.
+  source = builder.as_data_source(split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
   meta = dict(builder.info.metadata or {})
   split_meta = dict(meta.get('splits', {}).get(split, {}))
   if 'classes' not in split_meta:
@@ -136,7 +144,11 @@ def video_ids(src: SplitSource, index: np.ndarray, list_index: np.ndarray | None
 
 
 def parse(record) -> dict[str, Any]:
-  """tf.train.Example -> {'frames': [encoded bytes], 'label': int, other scalar features}."""
+  """A serialized tf.train.Example (or the proto) -> {'frames': [encoded bytes], 'label': int, other scalar
+  features}."""
+  if isinstance(record, bytes):
+    from tensorflow.core.example import example_pb2  # Lazy: TensorFlow only once a record is read.
+    record = example_pb2.Example.FromString(record)
   out: dict[str, Any] = {}
   for key, feat in record.features.feature.items():
     kind = feat.WhichOneof('kind')
@@ -183,55 +195,103 @@ def check_batch(src: SplitSource, global_batch: int) -> None:
                      f'batch ({global_batch}); lower config.batch_size')
 
 
-class TrainLoader:
-  """Infinite, shuffled, augmented training batches of one process; exactly resumable."""
+def default_num_workers() -> int:
+  """Worker processes when config.data.num_workers is -1: one per core this process may use, less two
+  (the trainer's own thread and XLA's dispatch)."""
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+  return max(1, cores - 2)
 
-  def __init__(self, src: SplitSource, *, global_batch: int, clip: ClipSpec, augment: transforms.Augment,
-               seed: int, process_index: int = 0, process_count: int = 1, num_threads: int = 4,
-               text_fn: Callable[[str], np.ndarray] | None = None):
-    if global_batch % process_count:
-      raise ValueError(f'global batch {global_batch} is not divisible by {process_count} processes')
-    check_batch(src, global_batch)
-    self.src, self.clip, self.augment, self.seed = src, clip, augment, seed
-    self.global_batch, self.process_index, self.process_count = global_batch, process_index, process_count
-    self.local_batch = global_batch // process_count
-    self.steps_per_epoch = len(src) // global_batch
-    self.num_threads, self.text_fn = num_threads, text_fn
-    self._base = grain.MapDataset.source(src.source).seed(seed).shuffle().repeat(None)
-    self._iter = None
-    self._start(offset=0)
 
-  def _transform(self, record, rng: np.random.Generator) -> dict[str, Any]:
+def _exit_with_parent(worker_index: int, worker_count: int) -> None:
+  """grain worker_init_fn: the worker exits once its parent is gone, even after a SIGKILL (daemonic
+  processes are only stopped by a parent that exits normally)."""
+  del worker_index, worker_count
+  parent = os.getppid()
+
+  def watch():
+    while os.getppid() == parent:
+      time.sleep(0.5)
+    os._exit(0)
+  threading.Thread(target=watch, daemon=True, name='msta-exit-with-parent').start()
+
+
+@dataclasses.dataclass(frozen=True)
+class _TrainTransform:
+  """record, rng -> one augmented training example. A picklable object (not a bound method of the
+  loader), so that grain can ship it to worker processes."""
+  clip: ClipSpec
+  augment: transforms.Augment
+  text_fn: Callable[[str], np.ndarray] | None
+
+  def __call__(self, record, rng: np.random.Generator) -> dict[str, Any]:
     ex = parse(record)
     idx = transforms.segment_indices(len(ex['frames']), self.clip.num_frames, rng=rng)
     frames = transforms.decode_frames(ex['frames'], idx)
     out = _common_fields(ex)
-    out['video'] = transforms.train_clip(frames, self.clip.image_size, self.augment, rng, self.clip.mean, self.clip.std)
+    out['video'] = transforms.train_clip(frames, self.clip.image_size, self.augment, rng)
     out['mask'] = np.float32(1.0)
     if self.text_fn is not None:
       out['caption_ids'] = self.text_fn(ex.get('caption', ''))
     return out
 
-  def _start(self, offset: int) -> None:
+
+class TrainLoader:
+  """Infinite, shuffled, augmented training batches of one process; exactly resumable.
+
+  The state is (offset, batches consumed since it): resuming slices the mapped dataset after the
+  consumed batches, so every clip keeps the random draws it had (grain derives them from the seed and
+  the clip's position), whatever the number of worker processes and threads.
+  """
+
+  def __init__(self, src: SplitSource, *, global_batch: int, clip: ClipSpec, augment: transforms.Augment,
+               seed: int, process_index: int = 0, process_count: int = 1, num_threads: int = 4,
+               num_workers: int = 0, text_fn: Callable[[str], np.ndarray] | None = None):
+    if global_batch % process_count:
+      raise ValueError(f'global batch {global_batch} is not divisible by {process_count} processes')
+    check_batch(src, global_batch)
+    if num_workers < 0:
+      num_workers = default_num_workers()
+    self.src, self.clip, self.augment, self.seed = src, clip, augment, seed
+    self.global_batch, self.process_index, self.process_count = global_batch, process_index, process_count
+    self.local_batch = global_batch // process_count
+    self.steps_per_epoch = len(src) // global_batch
+    self.num_threads, self.num_workers, self.text_fn = num_threads, num_workers, text_fn
+    self.video_dtype = transforms.wire_dtype(augment)
+    self._base = grain.MapDataset.source(src.source).seed(seed).shuffle().repeat(None)
+    self._iter = None
+    self._start(offset=0)
+
+  def _start(self, offset: int, batches: int = 0) -> None:
     if self._iter is not None:
       self._iter.close()  # The iterator being replaced (set_state) stops prefetching.
-    self._offset = offset
+    self._offset, self._batches = offset, batches
     ds = self._base[offset + self.process_index::self.process_count]
-    ds = ds.random_map(self._transform).batch(self.local_batch, drop_remainder=True)
-    self._iter = iter(ds.to_iter_dataset(read_options(self.num_threads)))
+    ds = ds.random_map(_TrainTransform(self.clip, self.augment, self.text_fn))
+    if batches:
+      ds = ds[batches * self.local_batch:]  # After the map: clips keep their positions, hence their draws.
+    ds = ds.batch(self.local_batch, drop_remainder=True).to_iter_dataset(read_options(self.num_threads))
+    if self.num_workers:
+      if not flags.FLAGS.is_parsed():  # grain reads its absl flags; a library caller (tests) parsed none.
+        flags.FLAGS.mark_as_parsed()
+      ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self.num_workers),
+                          worker_init_fn=_exit_with_parent)
+    self._iter = iter(ds)
 
   def __iter__(self) -> 'TrainLoader':
     return self
 
   def close(self) -> None:
-    """Stops the prefetch threads (they would otherwise go on filling the buffer)."""
+    """Stops the prefetch threads and worker processes (they would otherwise go on filling buffers)."""
     self._iter.close()
 
   def __next__(self) -> dict[str, np.ndarray]:
-    return next(self._iter)
+    batch = next(self._iter)
+    self._batches += 1
+    return batch
 
   def get_state(self) -> dict[str, Any]:
-    return {'offset': self._offset, 'iterator': self._iter.get_state(), 'process_count': self.process_count,
+    """JSON-able position after the last batch `next` returned."""
+    return {'offset': self._offset, 'batches': self._batches, 'process_count': self.process_count,
             'global_batch': self.global_batch, 'seed': self.seed, 'num_examples': len(self.src)}
 
   def set_state(self, state: dict[str, Any]) -> str:
@@ -239,11 +299,11 @@ class TrainLoader:
     if state.get('seed') != self.seed or state.get('num_examples') != len(self.src):
       raise ValueError(f'data state is for seed {state.get("seed")} / {state.get("num_examples")} clips; '
                        f'this run has seed {self.seed} / {len(self.src)} clips')
+    batches = state['batches'] if 'batches' in state else state['iterator']['next_index']  # Older states.
     if state['process_count'] == self.process_count and state['global_batch'] == self.global_batch:
-      self._start(state['offset'])
-      self._iter.set_state(state['iterator'])
+      self._start(state['offset'], batches)
       return 'data iterator restored exactly'
-    consumed = state['offset'] + state['iterator']['next_index'] * state['global_batch']
+    consumed = state['offset'] + batches * state['global_batch']
     epoch = consumed // len(self.src)
     self._start(offset=epoch * len(self.src))
     note = (f'data iterator saved with {state["process_count"]} processes x batch {state["global_batch"]}, '
@@ -258,7 +318,7 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
   """Every clip of the split exactly once across processes, all views of a clip together.
 
   Process p takes clips p, p+P, ...; every process yields the same number of batches, padded with
-  entries whose `index` is -1 and `mask` 0 (never dropped, never double counted).
+  entries whose `index` is -1 and `mask` 0 (never dropped, never double counted). Views are uint8.
   """
   if global_batch % process_count:
     raise ValueError(f'eval batch {global_batch} is not divisible by {process_count} processes')
@@ -279,7 +339,7 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
     ex = parse(src.source[i])
     out = _common_fields(ex)
     video = transforms.clip_views(lambda idx: transforms.decode_frames(ex['frames'], idx), len(ex['frames']),
-                                  clip.num_frames, clip.image_size, clips, crops, resize, clip.mean, clip.std)
+                                  clip.num_frames, clip.image_size, clips, crops, resize)
     out.update(video=video, index=np.int32(i), mask=np.float32(1))
     if 'list_index' in ex:  # Built from a list (video_folder >= 1.1.0): its position there.
       out['list_index'] = np.int32(ex['list_index'])

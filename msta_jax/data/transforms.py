@@ -13,7 +13,9 @@
 - Test views: short side resized to the model resolution, then S crops along the long side (S=3:
   start, centre, end; S=1: centre), as ViFi-CLIP's 3-crop testing; or 'squash' (ViCLIP's own test
   transform: Resize((224, 224)), no crop).
-- Normalisation with the MODEL's mean/std (ImageNet for ViCLIP, CLIP's for CLIP).
+- Clips leave here as uint8 pixels; normalisation with the MODEL's mean/std (ImageNet for ViCLIP, CLIP's
+  for CLIP) happens on the device (msta_jax/data/normalize.py). Colour jitter and grayscale stay here in
+  float32 (their draws and arithmetic exactly as before); a loader with either on ships float32 0..1.
 """
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ class Augment:
   flip: bool = True
   color_jitter: float = 0.8                     # Probability; 0 disables.
   grayscale: float = 0.2                        # Probability; 0 disables.
+  # Round colour-jittered / greyed clips to uint8, as torchvision's ColorJitter on PIL images does: 4x
+  # fewer bytes host-to-device; off by default, since it moves pixels by up to half a grey level.
+  uint8_colour: bool = False
 
 
 def segment_indices(num_stored: int, num_frames: int, *, rng: np.random.Generator | None = None,
@@ -112,26 +117,42 @@ def apply_jitter(x: np.ndarray, ops: list[tuple[str, float]]) -> np.ndarray:
   return x
 
 
-def train_clip(frames: list[Image.Image], size: int, aug: Augment, rng: np.random.Generator,
-               mean, std) -> np.ndarray:
-  """Augmented, normalised clip float32 [T, size, size, 3]."""
+def colour_ops(aug: Augment) -> bool:
+  """Whether `aug` may change colours to values no uint8 holds: such clips ship as float32 0..1 (unless
+  `aug.uint8_colour` rounds them)."""
+  return bool(aug.color_jitter or aug.grayscale)
+
+
+def wire_dtype(aug: Augment) -> type:
+  """The dtype of `train_clip`'s output under `aug`."""
+  return np.float32 if colour_ops(aug) and not aug.uint8_colour else np.uint8
+
+
+def train_clip(frames: list[Image.Image], size: int, aug: Augment, rng: np.random.Generator) -> np.ndarray:
+  """Augmented clip [T, size, size, 3], not normalised, of dtype `wire_dtype(aug)`: uint8 pixels, or
+  float32 in 0..1 when `aug` has colour ops. The draws from `rng` come in the same order either way."""
   w, h = frames[0].size
   box = _crop_box(w, h, aug.crop_scale, rng) if aug.crop_scale != (1.0, 1.0) else (0, 0, w, h)
-  x = np.stack([np.asarray(f.resize((size, size), Image.BICUBIC, box=box)) for f in frames]).astype(np.float32)
-  x *= np.float32(1 / 255)
+  x = np.stack([np.asarray(f.resize((size, size), Image.BICUBIC, box=box)) for f in frames])
+  colour = colour_ops(aug)
+  if colour:  # Converted before the flip, as always: a flipped view takes another (non-BLAS) matmul path.
+    x = x.astype(np.float32)
+    x *= np.float32(1 / 255)
   if aug.flip and rng.random() < 0.5:
     x = x[:, :, ::-1]
+  if not colour:
+    return np.ascontiguousarray(x)
   if aug.color_jitter and rng.random() < aug.color_jitter:
     x = apply_jitter(np.ascontiguousarray(x), jitter_ops(rng))
   if aug.grayscale and rng.random() < aug.grayscale:
     x = np.repeat((x @ _LUMA)[..., None], 3, axis=-1)
-  x = x - np.asarray(mean, np.float32)  # A new array: x may still be a view (flip).
-  x *= 1 / np.asarray(std, np.float32)
+  if aug.uint8_colour:
+    return np.rint(x * np.float32(255)).astype(np.uint8)  # x is in 0..1: clipped by every colour op.
   return x
 
 
-def test_views(frames: list[Image.Image], size: int, crops: int, resize: str, mean, std) -> np.ndarray:
-  """Spatial views of one temporal clip: float32 [crops, T, size, size, 3]."""
+def test_views(frames: list[Image.Image], size: int, crops: int, resize: str) -> np.ndarray:
+  """Spatial views of one temporal clip: uint8 [crops, T, size, size, 3]."""
   w, h = frames[0].size
   if resize == 'squash':
     boxes = [(0, 0, w, h)] * crops
@@ -146,25 +167,25 @@ def test_views(frames: list[Image.Image], size: int, crops: int, resize: str, me
               int(round(long_extra[0] * t)) + size, int(round(long_extra[1] * t)) + size) for t in starts]
   else:
     raise ValueError(f"test resize must be 'short_side' or 'squash', got {resize!r}")
-  resized = [np.asarray(f.resize(scaled, Image.BICUBIC), np.float32) / 255.0 for f in frames]
+  resized = [np.asarray(f.resize(scaled, Image.BICUBIC)) for f in frames]
   views = []
   for x0, y0, x1, y1 in boxes:
     clip = np.stack([r[y0:y1, x0:x1] if resize == 'short_side' else r for r in resized])
     views.append(clip)
-  x = np.stack(views)
-  return ((x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).astype(np.float32)
+  return np.stack(views)
 
 
-def clip_views(get_frames, num_stored: int, num_frames: int, size: int, clips: int, crops: int, resize: str,
-               mean, std) -> np.ndarray:
-  """All test views of one video: C temporal clips x S crops -> float32 [C*S, T, size, size, 3].
+def clip_views(get_frames, num_stored: int, num_frames: int, size: int, clips: int, crops: int,
+               resize: str) -> np.ndarray:
+  """All test views of one video: C temporal clips x S crops -> uint8 [C*S, T, size, size, 3].
 
   `get_frames(indices) -> list[PIL.Image]` supplies frames by index into the `num_stored` frames; the
   evaluation pipeline passes a JPEG decoder over stored frames, prediction passes frames it decoded
-  from the file, so both score videos through this one function.
+  from the file, so both score videos through this one function (and normalise them on the device through
+  normalize.model_input, rule 'test').
   """
   parts = []
   for c in range(clips):
     idx = segment_indices(num_stored, num_frames, offset=(c + 0.5) / clips)
-    parts.append(test_views(get_frames(idx), size, crops, resize, mean, std))
+    parts.append(test_views(get_frames(idx), size, crops, resize))
   return np.concatenate(parts)

@@ -15,7 +15,7 @@ from absl import app, flags
 from ml_collections import config_flags
 from PIL import Image, ImageDraw
 
-from msta_jax.data import pipeline, prepare, transforms
+from msta_jax.data import normalize, pipeline, prepare, transforms
 from msta_jax.train import from_config
 
 
@@ -71,6 +71,8 @@ def main(argv: list[str]) -> None:
                                        crops=config.eval.crops, resize=config.eval.resize))
     clips = batch['video'][:, 0]
   labels = [f'{src.classes[int(y)]} ({split})' for y in batch['label']]
+  rule = 'train' if _SPLIT.value == 'train' else 'test'  # The model's input, as the device normalises it.
+  clips = np.asarray(normalize.model_input(clips, clip.mean, clip.std, rule))
   os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
   sheet(clips, labels, clip.mean, clip.std, _CELL.value).save(_OUT.value)
   print(f'wrote {_OUT.value}: {rows} clips x {clip.num_frames} frames from {src.path}:{split}')

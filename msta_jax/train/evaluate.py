@@ -20,18 +20,21 @@ from jax.sharding import PartitionSpec as P
 
 from msta_jax import compilation
 from msta_jax import files
-from msta_jax.data import pipeline
+from msta_jax.data import normalize, pipeline
 from msta_jax.train import losses
 
 
 def make_eval_fn(model) -> Callable:
   """(params, batch, class_emb [C, E]) -> batch without 'video', plus view-averaged 'logits' [B, C].
 
+  'video' is uint8 views, normalised here with the model's mean/std (normalize.model_input, rule 'test'):
+  evaluation and prediction share this function, so they share the normalisation too.
+
   Returning labels and indices from the same jitted call keeps them aligned with the logits whatever
   the order in which processes' rows form the global batch.
   """
   def fn(params, batch, class_emb):
-    video = batch['video']
+    video = normalize.model_input(batch['video'], model.cfg.mean, model.cfg.std, 'test')
     b, v = video.shape[:2]
     model_params = {k: x for k, x in params.items() if k != 'probe'}
     emb = model.apply({'params': model_params}, video.reshape((b * v,) + video.shape[2:]), method=model.encode_video)
@@ -161,13 +164,12 @@ class Evaluator:
                                     crops=views[1], resize=self.config.eval.resize, process_index=self.pid,
                                     process_count=self.pcount, num_threads=self.config.data.num_threads)
 
-    def scored():
-      for local in batches:
-        batch = {k: jax.make_array_from_process_local_data(self.data_sharding, np.asarray(v))
-                 for k, v in local.items()}
-        yield jax.device_get(self.score(params, batch, class_emb))
-
-    result = collect(scored(), len(src), src.split)
+    scored = []  # Results stay on the device until the split is done: no host sync per batch.
+    for local in batches:
+      batch = {k: jax.make_array_from_process_local_data(self.data_sharding, np.asarray(v))
+               for k, v in local.items()}
+      scored.append(self.score(params, batch, class_emb))
+    result = collect(jax.device_get(scored), len(src), src.split)
     factors = src.metadata.get('factors')
     out = metrics(result, factors)
     out['views'] = list(views)

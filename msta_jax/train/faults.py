@@ -80,5 +80,7 @@ def hit(point: str, step: int | None = None) -> None:
 def batch(step: int, local: dict[str, Any]) -> dict[str, Any]:
   """The training batch of step `step`, its video NaN where `nan_batch:step` is set."""
   if any(where == 'batch' and at in (None, step) for _, where, at in _active()):
-    return dict(local, video=np.full_like(local['video'], np.nan))
+    if np.issubdtype(local['video'].dtype, np.floating):
+      return dict(local, video=np.full_like(local['video'], np.nan))
+    return dict(local, mask=np.full_like(local['mask'], np.nan))  # uint8 pixels hold no NaN; the loss weights do.
   return local

@@ -22,7 +22,9 @@ MAY_CHANGE = (
     'mesh', 'sharding',  # Device count and placement: state restores onto the new shardings exactly.
     'checkpoint.',       # How often and how many checkpoints are written; resume_force itself.
     'data.data_dir',     # Where the data lives (its identity is checked separately).
-    'data.num_threads',  # Loader parallelism: batches do not depend on it.
+    'data.num_threads', 'data.num_workers',  # Loader parallelism: batches do not depend on it.
+    'data.allow_partial',  # Whether a partial dataset may be used at all (its identity is checked separately).
+    'transfer_guard',      # A check on the loop, not an input to it.
     'eval.batch_size', 'eval.clips', 'eval.crops', 'data.test_splits', 'eval.base_novel',  # Test-time only.
     'export_backbone',
     'memory_limit_bytes',  # The pre-flight memory check's limit.

@@ -9,10 +9,12 @@ evaluation of the selected checkpoint on each test split.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import time
+import warnings
 from typing import Any
 
 import jax
@@ -27,8 +29,10 @@ from msta_jax import files
 from msta_jax import models
 from msta_jax.data import counts, pipeline, prepare, transforms
 from msta_jax.train import checkpointing
+from msta_jax.train import device_metrics
 from msta_jax.train import evaluate
 from msta_jax.train import faults
+from msta_jax.train import feed as feed_lib
 from msta_jax.train import from_config
 from msta_jax.train import losses
 from msta_jax.train import memory_check
@@ -138,11 +142,12 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # ####################################################################################################
   loader, total_steps, steps_per_epoch = None, 0, 1
   if training:
-    aug = transforms.Augment(tuple(d.augment.crop_scale), d.augment.flip, d.augment.color_jitter, d.augment.grayscale)
+    aug = transforms.Augment(tuple(d.augment.crop_scale), d.augment.flip, d.augment.color_jitter, d.augment.grayscale,
+                             d.augment.uint8_colour)
     text_fn = tasks.caption_fn(tok) if config.loss.name == 'contrastive' else None
     loader = pipeline.TrainLoader(train_src, global_batch=config.batch_size, clip=clip, augment=aug,
                                   seed=config.seed, process_index=pid, process_count=pcount,
-                                  num_threads=d.num_threads, text_fn=text_fn)
+                                  num_threads=d.num_threads, num_workers=d.num_workers, text_fn=text_fn)
     steps_per_epoch = loader.steps_per_epoch
     total_steps = config.total_steps or int(math.ceil(config.optim.epochs * steps_per_epoch))
   tx = from_config.build_optimizer(config, labels, steps_per_epoch)
@@ -195,14 +200,18 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   if loader is not None and start < total_steps:
     batch_abstract = step_lib.abstract_batch(arch, loader.global_batch, captions=config.loss.name == 'contrastive',
                                              sharding=NamedSharding(mesh, P('data')))
+    batch_abstract = feed_lib.wire_batch(batch_abstract, loader.video_dtype)  # Pixels normalised in the step.
     step_fn = step_lib.make_train_step(model=model, tx=tx, labels=labels, loss_fn=loss_fn, loss_kwargs=loss_kwargs)
+    step_fn = feed_lib.normalizing_step(step_fn, clip)
     if config.optim.skip_nonfinite:
       step_fn = nonfinite.guard(step_fn)
     batch_sh = jax.tree.map(lambda x: x.sharding, batch_abstract)
     batch_keys = tuple(batch_abstract)
     train_step = jax.jit(step_fn, in_shardings=(state_sh, frozen_sh, batch_sh, jax.tree.map(lambda _: repl, task)),
-                         out_shardings=(state_sh, repl), donate_argnums=0)
-    train_step = train_step.lower(state, frozen, batch_abstract, task).compile()
+                         out_shardings=(state_sh, repl), donate_argnums=(0, 2))
+    with warnings.catch_warnings():  # The batch is donated to free it early; no output can reuse it.
+      warnings.filterwarnings('ignore', message='Some donated buffers were not usable')
+      train_step = train_step.lower(state, frozen, batch_abstract, task).compile()
     _note(memory_check.check(train_step, config.memory_limit_bytes, config.batch_size))
     mem = train_step.memory_analysis()
     if mem is not None:
@@ -213,45 +222,76 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   evaluator.linear_probe_classes = train_src.classes if train_src is not None else None
 
   # ####################################################################################################
-  # The loop.
+  # The loop. Between logging points nothing waits on the device: batches are prefetched to it (the
+  # feed), metrics stay on it, a non-finite loss is recorded on it and read before logs and saves.
   # ####################################################################################################
   progress = outputs.progress(total_steps, writer)
-  t_data = t_step = 0.0
+  t_data, t_window = 0.0, time.perf_counter()
   last_good = ckpt.latest_step()
   losses_seen: dict[str, float] = {}
   periodic = checkpointing.Periodic(config.checkpoint.every_steps, config.checkpoint.every_minutes, pcount)
-  watch = preemption.Watch(pcount)
+  preempt = preemption.Watch(pcount)
   skipper = nonfinite.Skipper(config.optim.skip_nonfinite, meta['nonfinite_skipped'])
+  feed = None
+  if loader is not None:  # Factor labels are for evaluation only.
+    fed = itertools.count(start + 1)  # The step each batch is fed for (the feed runs ahead of the step).
+
+    def to_device(local):
+      local = faults.batch(next(fed), local)
+      return _global(mesh, {k: local[k] for k in batch_keys})
+    feed = feed_lib.DeviceFeed(loader, to_device)
+  watch, first_loss = device_metrics.NonFiniteWatch(), None
+
+  def not_finite(step: int, loss) -> FloatingPointError:
+    ckpt.wait()
+    return FloatingPointError(
+        f'loss is {loss} at step {step}: stopping. The last good checkpoint is step {last_good} in '
+        f'{workdir}/checkpoints (nothing was saved after it). Lower config.optim.lr or check the data.')
+
+  def stop_if_not_finite():
+    bad = watch.first_bad()
+    if bad is not None:
+      raise FloatingPointError(f'{not_finite(bad[0], bad[1]["loss"])} Metrics of step {bad[0]}: {bad[1]}')
+
+  def skipped(step: int, metrics) -> bool:
+    """optim.skip_nonfinite > 0: this step's metrics are fetched (explicitly: one host sync per step,
+    the price of the option) to decide whether the guarded step was skipped."""
+    fetched = jax.device_get(metrics)
+    if np.isfinite(fetched['loss']):
+      return False
+    if skipper.skip(step, fetched):
+      return True
+    raise not_finite(step, fetched['loss'])
+
   for step in range(start, total_steps):
-    t0 = time.perf_counter()
-    local = faults.batch(step + 1, next(loader))
-    batch = _global(mesh, {k: local[k] for k in batch_keys})  # Factor labels are for evaluation only.
-    t1 = time.perf_counter()
-    state, metrics = train_step(state, frozen, batch, task)
-    loss = float(metrics['loss'])
-    t2 = time.perf_counter()
-    t_data, t_step = t_data + (t1 - t0), t_step + (t2 - t1)
-    if not np.isfinite(loss) and not skipper.skip(step + 1, metrics):
-      ckpt.wait()
-      raise FloatingPointError(
-          f'loss is {loss} at step {step + 1}: stopping. The last good checkpoint is step {last_good} in '
-          f'{workdir}/checkpoints (nothing was saved after it). Lower config.optim.lr or check the data.')
-    done = step + 1
+    with jax.transfer_guard(config.transfer_guard):  # 'disallow' proves no implicit transfer happens here.
+      t0 = time.perf_counter()
+      batch = next(feed)
+      t_data += time.perf_counter() - t0
+      state, metrics = train_step(state, frozen, batch, task)
+      done = step + 1
+      if not (config.optim.skip_nonfinite and skipped(done, metrics)):
+        watch.update(metrics, state['step'])
+        first_loss = metrics['loss'] if first_loss is None else first_loss
+      progress(done)
     faults.hit('after_step', done)
-    if np.isfinite(loss):
-      losses_seen.setdefault('first', loss)
-      losses_seen['last'] = loss
-    progress(done)
     if done % config.log_every_steps == 0 or done == total_steps:
       n = config.log_every_steps if done % config.log_every_steps == 0 else done % config.log_every_steps or 1
-      scalars = {f'train/{k}': float(v) for k, v in metrics.items()}
+      stop_if_not_finite()
+      fetched = jax.device_get(metrics)  # Waits for the window's steps: the times below are real.
+      elapsed = time.perf_counter() - t_window
+      if first_loss is not None:  # None while every step so far was skipped (optim.skip_nonfinite).
+        losses_seen.setdefault('first', float(jax.device_get(first_loss)))
+      losses_seen['last'] = float(fetched['loss'])
+      scalars = {f'train/{k}': float(v) for k, v in fetched.items()}
       scalars.update({'train/lr': float(from_config.learning_rate(config, steps_per_epoch)(done)),
-                      'train/step_time': (t_data + t_step) / n,
-                      'train/clips_per_second': config.batch_size * n / max(t_data + t_step, 1e-9),
-                      'train/input_wait_fraction': t_data / max(t_data + t_step, 1e-9)})
+                      'train/step_time': elapsed / n,
+                      'train/clips_per_second': config.batch_size * n / max(elapsed, 1e-9),
+                      'train/input_wait_fraction': t_data / max(elapsed, 1e-9)})
       writer.write_scalars(done, scalars)
-      t_data = t_step = 0.0
+      t_data, t_window = 0.0, time.perf_counter()
     if done % eval_every == 0 or done == total_steps:
+      stop_if_not_finite()  # A NaN state is never saved.
       params = partition.merge(state['trainable'], frozen)
       record = {'step': done, 'epoch': done / steps_per_epoch}
       if val_src is not None:
@@ -259,21 +299,23 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         faults.hit('during_eval', done)
         record['val_top1'] = val['top1']
         writer.write_scalars(done, {'eval/val_top1': val['top1'], 'eval/val_top5': val['top5']})
-        ckpt.save_best(done, state, loader.get_state(), dict(meta, history=meta['history'] + [record]), val['top1'])
+        ckpt.save_best(done, state, feed.get_state(), dict(meta, history=meta['history'] + [record]), val['top1'])
       meta['history'].append(record)
-      ckpt.save(done, state, loader.get_state(), meta)
+      ckpt.save(done, state, feed.get_state(), meta)
       last_good = done
       periodic.saved()
-    stop = watch.reached(done)
+      t_data, t_window = 0.0, time.perf_counter()  # Evaluation time is not step time.
+    stop = preempt.reached(done)
     if last_good != done and (stop or periodic.due(done)):  # Between evaluations; the same on every process.
-      ckpt.save(done, state, loader.get_state(), meta)
+      stop_if_not_finite()  # A NaN state is never saved.
+      ckpt.save(done, state, feed.get_state(), meta)
       last_good = done
       periodic.saved()
     if stop:
       ckpt.wait()
       loader.close()
-      raise watch.stop(done)
-  watch.close()
+      raise preempt.stop(done)
+  preempt.close()
   ckpt.wait()
   if loader is not None:
     loader.close()  # Training is over: its prefetch threads would compete with the test evaluation.

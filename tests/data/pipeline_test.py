@@ -43,9 +43,10 @@ NO_AUG = transforms.Augment(crop_scale=(1.0, 1.0), flip=False, color_jitter=0.0,
 
 
 def _ids(batch):
-  """(clip id, frame indices) decoded from pixel values."""
-  clips = np.rint(batch['video'][..., 0].mean(axis=(-1, -2)) * 255 / 10).astype(int)
-  frames = np.rint(batch['video'][..., 1].mean(axis=(-1, -2)) * 255 / 20).astype(int)
+  """(clip id, frame indices) decoded from uint8 pixel values."""
+  assert batch['video'].dtype == np.uint8
+  clips = np.rint(batch['video'][..., 0].mean(axis=(-1, -2)) / 10).astype(int)
+  frames = np.rint(batch['video'][..., 1].mean(axis=(-1, -2)) / 20).astype(int)
   return clips[:, 0], frames
 
 
@@ -108,13 +109,71 @@ def test_eval_counts_every_clip_once_with_views(data_dir):
                                          process_index=p, process_count=2))
     assert len(batches) == 6  # ceil(ceil(21 / 2) / 2): both processes yield the same count.
     for b in batches:
-      assert b['video'].shape == (2, 6, 4, 8, 8, 3)
+      assert b['video'].shape == (2, 6, 4, 8, 8, 3) and b['video'].dtype == np.uint8
       for i, m, v in zip(b['index'], b['mask'], b['video']):
         if i < 0:
           assert m == 0
           continue
         got.append(int(i))
-        frames = np.rint(v[..., 1].mean(axis=(-1, -2)) * 255 / 20).astype(int)
+        frames = np.rint(v[..., 1].mean(axis=(-1, -2)) / 20).astype(int)
         np.testing.assert_array_equal(frames[:3], [[0, 3, 6, 9]] * 3)    # clip 1: 1/4 of each segment
         np.testing.assert_array_equal(frames[3:], [[2, 5, 8, 11]] * 3)   # clip 2: 3/4
   assert sorted(got) == list(range(N))
+
+
+def test_worker_processes_give_the_same_batches_and_resume_exactly(data_dir):
+  src = pipeline.open_split(data_dir, 'pipe_clips', 'train')
+  make = lambda **kw: pipeline.TrainLoader(src, global_batch=4, clip=CLIP, augment=transforms.Augment(), seed=5,
+                                           **kw)
+  threads = make(num_threads=2)
+  assert threads.video_dtype == np.float32  # Colour jitter / grayscale on: float32 0..1 on the wire.
+  want = [next(threads)['video'] for _ in range(6)]
+  threads.close()
+  workers = make(num_threads=1, num_workers=2)
+  for w in want[:3]:
+    got = next(workers)['video']
+    assert got.dtype == np.float32 and got.min() >= 0 and got.max() <= 1
+    np.testing.assert_array_equal(got, w)
+  state = workers.get_state()
+  assert state['batches'] == 3
+  workers.close()
+  resumed = make()  # A worker state resumes without workers (tests/train: with them, after a SIGKILL).
+  assert resumed.set_state(state) == 'data iterator restored exactly'
+  for w in want[3:]:
+    np.testing.assert_array_equal(next(resumed)['video'], w)
+  resumed.close()
+
+
+_WORKER_SCRIPT = '''
+import multiprocessing, sys, time
+from msta_jax.data import pipeline, transforms
+src = pipeline.open_split(sys.argv[1], 'pipe_clips', 'train')
+clip = pipeline.ClipSpec(num_frames=4, image_size=8, mean=(0.0,) * 3, std=(1.0,) * 3)
+loader = pipeline.TrainLoader(src, global_batch=4, clip=clip, augment=transforms.Augment(), seed=0, num_workers=1)
+next(loader)
+print(' '.join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+time.sleep(600)
+'''
+
+
+def test_worker_processes_die_with_a_killed_parent(data_dir):
+  import os
+  import subprocess
+  import sys
+  import time
+  parent = subprocess.Popen([sys.executable, '-c', _WORKER_SCRIPT, data_dir], stdout=subprocess.PIPE, text=True)
+  pids = [int(p) for p in parent.stdout.readline().split()]
+  assert len(pids) == 1
+  parent.kill()  # SIGKILL: no atexit, no daemon clean-up in the parent.
+  parent.wait()
+
+  def alive(pid):
+    try:
+      os.kill(pid, 0)
+    except ProcessLookupError:
+      return False
+    return True
+  deadline = time.time() + 20
+  while any(alive(p) for p in pids) and time.time() < deadline:
+    time.sleep(0.2)
+  assert not any(alive(p) for p in pids)

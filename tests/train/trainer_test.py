@@ -12,6 +12,7 @@ from safetensors.numpy import load_file
 
 from configs import tiny
 from msta_jax.train import trainer
+from tests.train.host_stalls_test import strict_fetch  # noqa: F401 (a fixture)
 
 SMALL = 'val_per_class=2,test_per_class=4,pretrain_per_class=2'
 
@@ -74,6 +75,15 @@ def test_meshes_agree_and_checkpoints_move_between_meshes(data_dir, tmp_path):
   assert res['steps'] == 24 and res['train_loss_this_process_run']
 
 
+def test_training_makes_no_implicit_transfer_between_logging_points(data_dir, tmp_path, strict_fetch):
+  # 8 steps under config.transfer_guard='disallow' (the loop enters it for every step), logs every 3
+  # (steps 3, 6, 8), one evaluation and save at step 6: steps 1-2, 4-5 and 7 run entirely inside it.
+  res = trainer.train_and_evaluate(_config(data_dir, transfer_guard='disallow', log_every_steps=3, total_steps=8),
+                                   str(tmp_path))
+  assert res['steps'] == 8 and np.isfinite(res['train_loss_this_process_run']['last'])
+  assert res['selection']['checkpoint'] in (6, 8)
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):
   with pytest.raises(FloatingPointError, match=r'loss is nan at step 1: stopping\. The last good checkpoint is step None'):
     trainer.train_and_evaluate(_config(data_dir, **{'loss.label_smoothing': float('nan')}), str(tmp_path))
@@ -103,8 +113,9 @@ def test_unknown_config_key_is_rejected(data_dir, tmp_path):
 def test_sigkill_and_resume_is_bit_identical(data_dir, tmp_path):
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
   subprocess.run(_main(tmp_path / 'a', data_dir), check=True, capture_output=True, env=env)
-  victim = subprocess.Popen(_main(tmp_path / 'b', data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=env)
+  workers = '--config.data.num_workers=1'  # Killed and resumed with a worker process and device prefetch on.
+  victim = subprocess.Popen(_main(tmp_path / 'b', data_dir, workers), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
   ckpts = tmp_path / 'b' / 'checkpoints'
   deadline = time.time() + 300
   while not (ckpts.is_dir() and any(p.name.isdigit() for p in ckpts.iterdir())):
@@ -113,7 +124,7 @@ def test_sigkill_and_resume_is_bit_identical(data_dir, tmp_path):
   victim.kill()  # SIGKILL, mid-run.
   victim.wait()
   assert not (tmp_path / 'b' / 'results.json').exists()
-  subprocess.run(_main(tmp_path / 'b', data_dir), check=True, capture_output=True, env=env)
+  subprocess.run(_main(tmp_path / 'b', data_dir, workers), check=True, capture_output=True, env=env)
   a = (tmp_path / 'a' / 'adapters.safetensors').read_bytes()
   assert a == (tmp_path / 'b' / 'adapters.safetensors').read_bytes()
 
