@@ -267,7 +267,9 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
     video = transforms.clip_views(lambda idx: transforms.decode_frames(ex['frames'], idx), len(ex['frames']),
                                   clip.num_frames, clip.image_size, clips, crops, resize, clip.mean, clip.std,
                                   clip_indices=picks)
-    out.update(video=video, index=np.int32(i), mask=np.float32(1))
+    # Views that land on the same frames (a video with fewer stored frames than clips x T) count once.
+    repeated = len({tuple(p.tolist()) for p in picks}) < clips
+    out.update(video=video, index=np.int32(i), mask=np.float32(1), repeated_clips=np.int32(repeated))
     return out
 
   ds = grain.MapDataset.source(mine).map(load).batch(local, drop_remainder=True)

@@ -105,6 +105,8 @@ def factor_metrics(logits: np.ndarray, labels: np.ndarray, factors: list[dict[st
 def metrics(result: dict[str, np.ndarray], factors: list[dict[str, Any]] | None = None) -> dict[str, float]:
   out = {'top1': topk(result['logits'], result['label'], 1), 'top5': topk(result['logits'], result['label'], 5),
          'num_videos': int(len(result['label']))}
+  if 'repeated_clips' in result:  # Videos whose temporal clips were not all distinct (too few stored frames).
+    out['videos_with_repeated_clips'] = int(np.sum(result['repeated_clips']))
   if factors:
     out.update(factor_metrics(result['logits'], result['label'], factors))
   return out
