@@ -12,6 +12,8 @@ import ml_collections
 import optax
 
 from msta_jax import models
+from msta_jax.data import test_sampling
+from msta_jax.train import evaluate
 from msta_jax.train import losses
 from msta_jax.train import partition
 from msta_jax.train import schedules
@@ -73,7 +75,8 @@ def build_optimizer(config: ml_collections.ConfigDict, labels: dict,
 
 _CHOICES = {
     'model.dtype': tuple(DTYPES), 'optim.schedule': tuple(schedules.SCHEDULES),
-    'eval.resize': ('short_side', 'squash'),
+    'eval.resize': ('short_side', 'squash'), 'eval.view_fusion': tuple(evaluate.VIEW_FUSIONS),
+    'eval.test_sampler': tuple(test_sampling.SAMPLERS),
 }
 
 

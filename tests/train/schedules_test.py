@@ -88,6 +88,9 @@ def test_recipe_argument_and_overrides():
     assert config_files.load(f'configs/{spec}').optim.b2 == 0.98
   with pytest.raises(ValueError, match=r"recipe='paper'; allowed: \('msta_jax', 'authors'\)"):
     config_files.load('configs/hmdb_fewshot.py:recipe=paper')
+  for key, bad in (('eval.view_fusion', 'max'), ('eval.test_sampler', 'random'), ('optim.schedule', 'linear')):
+    with pytest.raises(ValueError, match=rf"config.{key}='{bad}'; allowed"):
+      from_config.validate(config_files.load('configs/tiny.py', [f'--config.{key}={bad}']))
   with pytest.raises(ValueError, match='only schedule .timm_cosine. has a floor'):
     schedules.schedule(config_files.load('configs/tiny.py', ['--config.optim.lr_min_ratio=0.01']).optim, 10)
 
