@@ -45,7 +45,7 @@ def test_view_fusion_known_case():
 @pytest.fixture(scope='module')
 def tiny_viclip():
   model = models.get_model(models.get_config('tiny_viclip'))
-  params = models.init_params(model, jax.random.PRNGKey(0))
+  params = jax.device_get(jax.jit(lambda r: models.init_params(model, r))(jax.random.PRNGKey(0)))
   params['visual']['temporal_positional_embedding'] = jax.random.normal(
       jax.random.PRNGKey(1), params['visual']['temporal_positional_embedding'].shape)
   return model, params
@@ -96,11 +96,11 @@ def authors_run(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp('datasets'))
   c = tiny.get_config('shots=2,recipe=authors')
   c.data.data_dir, c.data.generator_args = data_dir, SMALL
-  c.batch_size, c.eval.batch_size, c.mesh = 16, 16, (('data', 1), ('model', 1))
-  # 24 steps (12 per epoch), selection on val after each epoch, the test split after epochs 0 and 1.
+  c.batch_size, c.eval.batch_size, c.mesh = 32, 32, (('data', 1), ('model', 1))
+  # 12 steps (6 per epoch), selection on val after each epoch, the test split after epochs 0 and 1.
   c.optim.update(epochs=2.0, warmup_epochs=0.5)
   c.eval.update(every_epochs=1.0, test_every_epochs=1.0)
-  c.log_every_steps = 12
+  c.log_every_steps = 6
   c.lock()
   workdir = tmp_path_factory.mktemp('authors')
   return trainer.train_and_evaluate(c, str(workdir)), workdir
@@ -111,7 +111,7 @@ def test_authors_run_reports_test_set_selection_apart(authors_run):
   saved = json.load(open(workdir / 'results.json'))
   assert saved['recipe'] == 'authors'
   sel = saved['test_set_selection']['few_shot_test']
-  assert [(e['epoch'], e['step']) for e in sel['evaluations']] == [(0, 12), (1, 24)]
+  assert [(e['epoch'], e['step']) for e in sel['evaluations']] == [(0, 6), (1, 12)]
   assert sel['last'] == sel['evaluations'][-1] and sel['max']['top1'] == max(e['top1'] for e in sel['evaluations'])
   assert 'test-set selection' in sel['label']
   # The held-out-selected checkpoint scored once more at the end gives the number its test evaluation gave.
