@@ -8,7 +8,7 @@ dataset's label list, which for HMDB51, UCF101, SSv2 and K400 is our shipped cla
 the classes of that list, with the same N (2, 4 or 8) everywhere; the result is the package's
 descriptions format ({name: {'spatial': [...], 'temporal': [...]}}).
 
-    config.data.descriptions = 'authors:/data/etl4video/2_s_description_hmdb.json,/data/etl4video/2_t_description_hmdb.json'
+    --config.data.descriptions=authors:/data/etl/2_s_description_hmdb.json,/data/etl/2_t_description_hmdb.json
 """
 from __future__ import annotations
 

@@ -256,7 +256,8 @@ def summarize(runs: Sequence[Run], column: str = 'selected') -> list[Row]:
       for r in members:
         for split_key in r.test_splits:
           target, split = zero_shot_target(split_key, dataset)
-          by_target.setdefault(target, {}).setdefault(split, []).append(test_metric(r.results, split_key, 'top1', column))
+          value = test_metric(r.results, split_key, 'top1', column)
+          by_target.setdefault(target, {}).setdefault(split, []).append(value)
       for target, per_split in by_target.items():
         z = over_splits(per_split)
         rows.append(row(target, 'top1', z['mean'], z['std'], z['n'], paper.get(target) if paper else None))

@@ -118,8 +118,8 @@ def _tss(*top1s):
 
 
 def test_authors_column_is_the_max_over_test_evaluations_and_says_so(tmp_path):
-  runs = [_run('few_shot', 'hmdb51', 'msta', _res({'test': {'top1': 66.0}}, test_set_selection={'test': _tss(50.1, 70.4, 69.4)}),
-               shots=16)]
+  tss = {'test': _tss(50.1, 70.4, 69.4)}
+  runs = [_run('few_shot', 'hmdb51', 'msta', _res({'test': {'top1': 66.0}}, test_set_selection=tss), shots=16)]
   runs += [_run('base_to_novel', 'hmdb51', 'msta',
                 _res({}, base_novel={'base': 70.0, 'novel': 50.0},
                      test_set_selection={'base_val': _tss(72.0, 75.0), 'novel_val': _tss(55.0, 52.0)}),

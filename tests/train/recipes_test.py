@@ -22,7 +22,8 @@ def test_test_evaluation_steps_and_summary_follow_the_authors_log():
   steps = test_selection.eval_steps(5.0, 25, 50 * 25)
   assert list(steps.values()) == [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 49]
   assert list(steps) == [25, 150, 275, 400, 525, 650, 775, 900, 1025, 1150, 1250]
-  evals = [{'split': 'test', 'epoch': e, 'step': s, 'top1': a, 'top5': 90.0} for (s, e), a in zip(steps.items(), HMDB_K16_LOG)]
+  evals = [{'split': 'test', 'epoch': e, 'step': s, 'top1': a, 'top5': 90.0}
+           for (s, e), a in zip(steps.items(), HMDB_K16_LOG)]
   out = test_selection.summary(evals)['test']
   assert (out['max']['top1'], out['max']['epoch'], out['last']['top1']) == (70.4, 25, 69.4)
   assert len(out['evaluations']) == 11 and out['label'].startswith('test-set selection')
