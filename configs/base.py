@@ -17,6 +17,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.method = 'msta'          # Recorded in results; configs/methods.py sets what each method changes.
+  c.recipe = 'msta_jax'      # 'msta_jax' (ours) or 'authors' (the paper's way): configs/recipes.py, docs/parity.md.
 
   # Model.
   c.model = ml_collections.ConfigDict(dict(
@@ -55,10 +56,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       frame_caption_weight=0.0,   # Contrastive only: single-frame caption loss weight.
   ))
 
-  # Optimiser and schedule.
+  # Optimiser and schedule (train/schedules.py: 'cosine', 'timm_cosine' with floor lr x lr_min_ratio,
+  # 'constant'; lr_after_step: update k runs at f(k - 1), as timm steps its scheduler).
   c.optim = ml_collections.ConfigDict(dict(
       lr=1e-3, weight_decay=1e-3, b1=0.9, b2=0.999, eps=1e-8, schedule='cosine', warmup_epochs=5.0,
-      epochs=50.0, grad_clip=0.0,
+      epochs=50.0, grad_clip=0.0, lr_min_ratio=0.0, lr_after_step=False,
       skip_nonfinite=0))            # Skip at most this many non-finite steps (state unchanged); 0: stop at the first.
   c.total_steps = 0                # 0: epochs x steps per epoch.
   c.batch_size = 32                # Global batch, split over the 'data' mesh axis.
@@ -92,7 +94,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict(dict(
       every_epochs=5.0, batch_size=8, clips=2, crops=3, resize='short_side', val_clips=1, val_crops=1,
       base_novel=(),               # Two test splits (base, novel) whose top-1 give the harmonic mean.
-  ))
+      view_fusion='logits',        # Views of a video: mean scaled 'logits', or mean 'softmax' probabilities.
+      test_sampler='fixed',        # Test clips: 'fixed' offsets, or ViFi-CLIP's 'vifi_multiview' (random).
+      test_every_epochs=0.0,       # > 0: also score the test splits while training (test-set selection,
+  ))                               # the authors' way, reported apart: train/test_selection.py).
 
   # Checkpoints, mesh and parameter placement.
   # every_steps / every_minutes: checkpoints between evaluations (0 = off), bounding the work a fault

@@ -6,7 +6,7 @@ the test list. Recipe: the MSTA authors' logs (configs/base.py).
 paper (ViCLIP-B/16, MSTA): 61.2 / 62.3 / 67.1 / 70.4 top-1 at K = 2 / 4 / 8 / 16.
 
 Args (comma separated): shots=2|4|8|16 (default 16), plus backbone=viclip|clip, method=..., init=PATH,
-seed=N, split_set=vifi|generated (configs/video_base.py).
+seed=N, split_set=vifi|generated, recipe=msta_jax|authors (configs/video_base.py).
 
     python -m msta_jax.main --config=configs/hmdb_fewshot.py:shots=4 --workdir=runs/hmdb_fewshot_k4
     python -m msta_jax.main --config=configs/hmdb_fewshot.py:shots=4,backbone=clip,method=frame_average --workdir=...

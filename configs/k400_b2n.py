@@ -8,7 +8,7 @@ computes it). Model selection on the built `heldout` split (base-class training 
 protocol). Recipe: the MSTA authors' logs (configs/base.py). paper (ViCLIP-B/16, MSTA): HM 72.0.
 
 Args (comma separated): seed=1|2|3, plus backbone=viclip|clip, method=..., init=PATH,
-split_set=vifi|generated (configs/video_base.py).
+split_set=vifi|generated, recipe=msta_jax|authors (configs/video_base.py).
 
     python -m msta_jax.main --config=configs/k400_b2n.py:seed=2 --workdir=runs/k400_b2n_s2
     python launch/run_protocol.py --protocol=base_to_novel --dataset=k400 --workdir=runs/k400_b2n   # seeds 1..3

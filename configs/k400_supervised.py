@@ -14,8 +14,8 @@ use it, the adapter methods keep the authors' adapter rate 1e-3 (configs/base.py
 pre-training length and the authors' logged input (ViFi-CLIP reads 16: --config.model.num_frames=16).
 paper (ViCLIP-B/16, MSTA): 82.2 top-1 / 96.2 top-5.
 
-Args (comma separated): backbone=viclip|clip, method=..., init=PATH, seed=N, split_set=vifi|generated
-(configs/video_base.py).
+Args (comma separated): backbone=viclip|clip, method=..., init=PATH, seed=N, split_set=vifi|generated,
+recipe=msta_jax|authors (configs/video_base.py).
 
     python -m msta_jax.main --config=configs/k400_supervised.py --workdir=runs/k400_supervised
     python launch/run_protocol.py --protocol=supervised --dataset=k400 --workdir=runs/supervised
@@ -33,4 +33,4 @@ def get_config(arg: str | None = None):
   c.optim.update(epochs=recipe['epochs'], warmup_epochs=5.0, b2=0.98)
   c.batch_size = recipe['batch_size']
   c.loss.label_smoothing = 0.1
-  return video_base.apply_method(c, a.method, 'supervised', a.size)
+  return video_base.finish(c, a, 'supervised')

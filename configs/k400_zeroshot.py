@@ -21,7 +21,8 @@ pre-training length and the authors' logged input (ViFi-CLIP reads 32: --config.
 paper (ViCLIP-B/16, MSTA): HMDB51 55.8, UCF101 78.7, K600 74.5 top-1.
 
 Args (comma separated): k600=mixed|val_only (default: the split set's), plus backbone=viclip|clip,
-method=..., init=PATH, seed=N, split_set=vifi|generated (configs/video_base.py).
+method=..., init=PATH, seed=N, split_set=vifi|generated, recipe=msta_jax|authors
+(configs/video_base.py).
 
     python -m msta_jax.main --config=configs/k400_zeroshot.py --workdir=runs/k400_zeroshot
     python -m msta_jax.main --config=configs/k400_zeroshot.py:method=zero_shot --workdir=runs/viclip_zs  # no training
@@ -47,4 +48,4 @@ def get_config(arg: str | None = None):
   c.optim.update(epochs=recipe['epochs'], warmup_epochs=5.0, b2=0.98)
   c.batch_size = recipe['batch_size']
   c.loss.label_smoothing = 0.1
-  return video_base.apply_method(c, a.method, 'zero_shot', a.size)
+  return video_base.finish(c, a, 'zero_shot')

@@ -9,7 +9,7 @@ over the three seeds (launch/run_protocol.py computes it). Model selection on th
 paper (ViCLIP-B/16, MSTA): HM 18.9.
 
 Args (comma separated): seed=1|2|3, plus backbone=viclip|clip, method=..., init=PATH,
-split_set=vifi|generated (configs/video_base.py).
+split_set=vifi|generated, recipe=msta_jax|authors (configs/video_base.py).
 
     python -m msta_jax.main --config=configs/ssv2_b2n.py:seed=2 --workdir=runs/ssv2_b2n_s2
     python launch/run_protocol.py --protocol=base_to_novel --dataset=ssv2 --workdir=runs/ssv2_b2n   # seeds 1..3

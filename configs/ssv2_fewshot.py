@@ -6,7 +6,7 @@ protocol), never on the test list. Recipe: the MSTA authors' logs (configs/base.
 paper (ViCLIP-B/16, MSTA): 9.1 / 10.4 / 13.3 / 17.5 top-1 at K = 2 / 4 / 8 / 16.
 
 Args (comma separated): shots=2|4|8|16 (default 16), plus backbone=viclip|clip, method=..., init=PATH,
-seed=N, split_set=vifi|generated (configs/video_base.py).
+seed=N, split_set=vifi|generated, recipe=msta_jax|authors (configs/video_base.py).
 
     python -m msta_jax.main --config=configs/ssv2_fewshot.py:shots=4 --workdir=runs/ssv2_fewshot_k4
     python -m msta_jax.main --config=configs/ssv2_fewshot.py:shots=4,backbone=clip,method=frame_average --workdir=...

@@ -6,6 +6,7 @@ Args (comma separated):
   shots=16 (few-shot K: 2, 4, 8, 16, 32 or 64)
   seed=0 (training seed), data_seed=0 (the dataset's generator seed)
   backbone=PATH (a models.save directory, e.g. the pretrain run's DIR/backbone; '' = random init)
+  recipe=msta_jax|authors (configs/recipes.py; the demo's known answer is for msta_jax)
 
     python -m msta_jax.main --config=configs/synthetic.py:protocol=pretrain --workdir=runs/demo/pretrain
     python -m msta_jax.main --config=configs/synthetic.py:protocol=few_shot,method=msta,backbone=runs/demo/pretrain/backbone --workdir=...
@@ -17,6 +18,7 @@ order of frames (synthetic_demo.md: on a joint space-time backbone the conv's ow
 from configs import base
 from configs import common
 from configs import methods
+from configs import recipes
 
 STEPS = 750  # Fine-tuning steps of every method (see get_config).
 SPLITS = {  # protocol -> (train, val, tests, base/novel pair)
@@ -30,7 +32,8 @@ SPLITS = {  # protocol -> (train, val, tests, base/novel pair)
 
 
 def get_config(arg: str | None = None):
-  a = common.parse_arg(arg, protocol='few_shot', method='msta', shots=16, seed=0, data_seed=0, backbone='')
+  a = common.parse_arg(arg, protocol='few_shot', method='msta', shots=16, seed=0, data_seed=0, backbone='',
+                       recipe='msta_jax')
   common.choice('protocol', a.protocol, tuple(SPLITS))
   common.choice('shots', a.shots, (2, 4, 8, 16, 32, 64))
   c = base.get_config()
@@ -70,4 +73,4 @@ def get_config(arg: str | None = None):
     methods.apply(c, a.method)
     if a.method == 'frame_average':
       c.optim.lr = 1e-4  # The backbone trains: ViFi-CLIP fine-tunes at a smaller rate than adapters.
-  return c
+  return recipes.apply(c, a.recipe)

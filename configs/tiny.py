@@ -5,13 +5,16 @@ loss, checkpoints, validation-based selection, test evaluation, adapters.safeten
 The embedded demo with a PRE-TRAINED tiny backbone is `bash launch/demo.sh`.
 
     python -m msta_jax.main --config=configs/tiny.py --workdir=runs/tiny
+
+Args (comma separated): shots=N (the synthetic few-shot list), recipe=msta_jax|authors (configs/recipes.py).
 """
 from configs import base
 from configs import common
+from configs import recipes
 
 
 def get_config(arg: str | None = None):
-  args = common.parse_arg(arg, shots=16)
+  args = common.parse_arg(arg, shots=16, recipe='msta_jax')
   c = base.get_config()
   c.model.name, c.model.image_size, c.model.num_frames = 'tiny_viclip', 32, 8
   c.msta.first_block, c.msta.last_block, c.msta.bottleneck = 1, 2, 32
@@ -26,4 +29,4 @@ def get_config(arg: str | None = None):
   c.batch_size = 32
   c.eval.update(every_epochs=2.0, batch_size=32, clips=1, crops=1, resize='squash')
   c.log_every_steps = 24
-  return c
+  return recipes.apply(c, args.recipe)

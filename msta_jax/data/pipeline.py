@@ -35,6 +35,7 @@ import grain
 import numpy as np
 from absl import flags, logging
 
+from msta_jax.data import test_sampling
 from msta_jax.data import transforms
 
 # Numeric features other than the video/label that batches carry when present (synthetic factors).
@@ -314,8 +315,10 @@ class TrainLoader:
 
 def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: int, crops: int,
                  resize: str = 'short_side', process_index: int = 0, process_count: int = 1,
-                 num_threads: int = 4) -> Iterator[dict[str, np.ndarray]]:
+                 num_threads: int = 4, sampler: str = 'fixed', seed: int = 0) -> Iterator[dict[str, np.ndarray]]:
   """Every clip of the split exactly once across processes, all views of a clip together.
+
+  `sampler` picks each view's frames (data/test_sampling.py; random ones seeded by (seed, index)).
 
   Process p takes clips p, p+P, ...; every process yields the same number of batches, padded with
   entries whose `index` is -1 and `mask` 0 (never dropped, never double counted). Views are uint8.
@@ -338,9 +341,12 @@ def eval_batches(src: SplitSource, *, global_batch: int, clip: ClipSpec, clips: 
       return dict({k: np.zeros_like(v) for k, v in blank.items()}, index=np.int32(-1), mask=np.float32(0))
     ex = parse(src.source[i])
     out = _common_fields(ex)
+    picks = test_sampling.clip_indices(sampler, len(ex['frames']), clip.num_frames, clips, seed=seed, index=i)
     video = transforms.clip_views(lambda idx: transforms.decode_frames(ex['frames'], idx), len(ex['frames']),
-                                  clip.num_frames, clip.image_size, clips, crops, resize)
-    out.update(video=video, index=np.int32(i), mask=np.float32(1))
+                                  clip.num_frames, clip.image_size, clips, crops, resize, clip_indices=picks)
+    # Views that land on the same frames (a video with fewer stored frames than clips x T) count once.
+    repeated = len({tuple(p.tolist()) for p in picks}) < clips
+    out.update(video=video, index=np.int32(i), mask=np.float32(1), repeated_clips=np.int32(repeated))
     if 'list_index' in ex:  # Built from a list (video_folder >= 1.1.0): its position there.
       out['list_index'] = np.int32(ex['list_index'])
     return out

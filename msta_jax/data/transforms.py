@@ -175,17 +175,18 @@ def test_views(frames: list[Image.Image], size: int, crops: int, resize: str) ->
   return np.stack(views)
 
 
-def clip_views(get_frames, num_stored: int, num_frames: int, size: int, clips: int, crops: int,
-               resize: str) -> np.ndarray:
+def clip_views(get_frames, num_stored: int, num_frames: int, size: int, clips: int, crops: int, resize: str,
+               clip_indices: list[np.ndarray] | None = None) -> np.ndarray:
   """All test views of one video: C temporal clips x S crops -> uint8 [C*S, T, size, size, 3].
 
   `get_frames(indices) -> list[PIL.Image]` supplies frames by index into the `num_stored` frames; the
   evaluation pipeline passes a JPEG decoder over stored frames, prediction passes frames it decoded
   from the file, so both score videos through this one function (and normalise them on the device through
   normalize.model_input, rule 'test').
+  `clip_indices` (data/test_sampling.py) overrides the fixed offsets with C index arrays of T frames.
   """
   parts = []
   for c in range(clips):
-    idx = segment_indices(num_stored, num_frames, offset=(c + 0.5) / clips)
+    idx = segment_indices(num_stored, num_frames, offset=(c + 0.5) / clips) if clip_indices is None else clip_indices[c]
     parts.append(test_views(get_frames(idx), size, crops, resize))
   return np.concatenate(parts)

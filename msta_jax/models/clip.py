@@ -201,7 +201,10 @@ class CLIP(nn.Module):
     return self.adapters.video_factory(frames, joint) if self.msta is not None else None
 
   def encode_image(self, images: jax.Array, *, train: bool = False) -> jax.Array:
-    """Normalised float images [N, H, W, 3] -> [N, E]."""
+    """Normalised float images [N, H, W, 3] -> [N, E]. A joint-mode model (ViCLIP) encodes an image as
+    a one-frame video, so the mean temporal embedding is added (ViCLIP's one-frame rule)."""
+    if self.cfg.video_mode == 'joint':
+      return self.encode_video(images[:, None], train=train)
     return self.visual(images, train=train, adapters=self._video_adapters(1, joint=False))
 
   def encode_video(self, videos: jax.Array, *, train: bool = False) -> jax.Array:

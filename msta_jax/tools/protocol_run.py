@@ -226,17 +226,23 @@ def finished_runs(workdir: str) -> list[protocol_aggregate.Run]:
 
 
 def write_summary(workdir: str) -> list[str]:
-  """summary.md / .csv / .png over every finished run in `workdir`; returns the paths written."""
-  rows = protocol_aggregate.summarize(finished_runs(workdir))
-  if not rows:
-    return []
-  md, csv_path, png = (os.path.join(workdir, f'summary.{e}') for e in ('md', 'csv', 'png'))
-  with open(md, 'w', encoding='utf-8') as f:
-    f.write(protocol_aggregate.markdown(rows, f'Protocol summary: {workdir}'))
-  protocol_aggregate.write_csv(rows, csv_path)
-  written = [md, csv_path]
-  if protocol_aggregate.plot(rows, png):
-    written.append(png)
+  """summary.md / .csv / .png over every finished run in `workdir` (held-out selection), plus
+  summary_authors.* (test-set selection) when every run has test-set evaluations; returns the paths."""
+  runs = finished_runs(workdir)
+  written = []
+  columns = ('selected', 'authors') if protocol_aggregate.has_test_set_selection(runs) else ('selected',)
+  for column in columns:
+    rows = protocol_aggregate.summarize(runs, column)
+    if not rows:
+      return []
+    stem = 'summary' if column == 'selected' else 'summary_authors'
+    md, csv_path, png = (os.path.join(workdir, f'{stem}.{e}') for e in ('md', 'csv', 'png'))
+    with open(md, 'w', encoding='utf-8') as f:
+      f.write(protocol_aggregate.markdown(rows, f'Protocol summary: {workdir}', column))
+    protocol_aggregate.write_csv(rows, csv_path)
+    written += [md, csv_path]
+    if protocol_aggregate.plot(rows, png, column):
+      written.append(png)
   return written
 
 

@@ -1,7 +1,9 @@
 """Evaluation: every video scored exactly once, views averaged per video, metrics from saved logits.
 
-Logits of a video are the mean over its views (temporal clips x spatial crops) of the scaled cosine
-similarities with each class prompt, as ViFi-CLIP averages view scores. Padding entries (`index` -1)
+A video's scores fuse its views (temporal clips x spatial crops) by `config.eval.view_fusion`: 'logits'
+(ours) is the mean over views of the scaled cosine similarities with each class prompt; 'softmax' (the
+MSTA authors' code base, ViFi-CLIP `main.py` validate: per-view softmax, summed) is the mean over views
+of the class probabilities. Either is saved as `logits` in DIR/logits/<split>.npz. Padding entries (`index` -1)
 are dropped, and the per-video results are checked to hold each index exactly once, so no video is
 dropped or double counted however the split is divided between processes.
 """
@@ -24,8 +26,14 @@ from msta_jax.data import normalize, pipeline
 from msta_jax.train import losses
 
 
-def make_eval_fn(model) -> Callable:
-  """(params, batch, class_emb [C, E]) -> batch without 'video', plus view-averaged 'logits' [B, C].
+VIEW_FUSIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    'logits': lambda logits: logits.mean(axis=1),                            # [B, V, C] -> [B, C]
+    'softmax': lambda logits: jax.nn.softmax(logits, axis=-1).mean(axis=1),
+}
+
+
+def make_eval_fn(model, view_fusion: str = 'logits') -> Callable:
+  """(params, batch, class_emb [C, E]) -> batch without 'video', plus views fused into 'logits' [B, C].
 
   'video' is uint8 views, normalised here with the model's mean/std (normalize.model_input, rule 'test'):
   evaluation and prediction share this function, so they share the normalisation too.
@@ -33,12 +41,16 @@ def make_eval_fn(model) -> Callable:
   Returning labels and indices from the same jitted call keeps them aligned with the logits whatever
   the order in which processes' rows form the global batch.
   """
+  if view_fusion not in VIEW_FUSIONS:
+    raise ValueError(f'config.eval.view_fusion={view_fusion!r}; allowed: {sorted(VIEW_FUSIONS)}')
+  fuse = VIEW_FUSIONS[view_fusion]
+
   def fn(params, batch, class_emb):
     video = normalize.model_input(batch['video'], model.cfg.mean, model.cfg.std, 'test')
     b, v = video.shape[:2]
     model_params = {k: x for k, x in params.items() if k != 'probe'}
     emb = model.apply({'params': model_params}, video.reshape((b * v,) + video.shape[2:]), method=model.encode_video)
-    logits = losses.class_logits(emb, class_emb, params['logit_scale']).reshape(b, v, -1).mean(axis=1)
+    logits = fuse(losses.class_logits(emb, class_emb, params['logit_scale']).reshape(b, v, -1))
     return dict({k: x for k, x in batch.items() if k != 'video'}, logits=logits)
   return fn
 
@@ -99,6 +111,8 @@ def factor_metrics(logits: np.ndarray, labels: np.ndarray, factors: list[dict[st
 def metrics(result: dict[str, np.ndarray], factors: list[dict[str, Any]] | None = None) -> dict[str, float]:
   out = {'top1': topk(result['logits'], result['label'], 1), 'top5': topk(result['logits'], result['label'], 5),
          'num_videos': int(len(result['label']))}
+  if 'repeated_clips' in result:  # Videos whose temporal clips were not all distinct (too few stored frames).
+    out['videos_with_repeated_clips'] = int(np.sum(result['repeated_clips']))
   if factors:
     out.update(factor_metrics(result['logits'], result['label'], factors))
   return out
@@ -146,7 +160,8 @@ class Evaluator:
     self.pid, self.pcount = process_index, process_count
     repl = NamedSharding(mesh, P())
     self.data_sharding = NamedSharding(mesh, P('data'))
-    self.score = compilation.jit_forward(make_eval_fn(model), out_shardings=repl)
+    self.score = compilation.jit_forward(make_eval_fn(model, config.eval.get('view_fusion', 'logits')),
+                                         out_shardings=repl)
     self.text = compilation.jit_forward(make_text_fn(model), out_shardings=repl)
     self.linear_probe_classes: list[str] | None = None  # Classes of a linear probe's weight vectors.
 
@@ -162,7 +177,8 @@ class Evaluator:
       class_emb = class_embeddings(self.text, params, ids)
     batches = pipeline.eval_batches(src, global_batch=self.config.eval.batch_size, clip=self.clip, clips=views[0],
                                     crops=views[1], resize=self.config.eval.resize, process_index=self.pid,
-                                    process_count=self.pcount, num_threads=self.config.data.num_threads)
+                                    process_count=self.pcount, num_threads=self.config.data.num_threads,
+                                    sampler=self.config.eval.get('test_sampler', 'fixed'), seed=self.config.seed)
 
     scored = []  # Results stay on the device until the split is done: no host sync per batch.
     for local in batches:

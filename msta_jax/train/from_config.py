@@ -12,8 +12,11 @@ import optax
 
 from msta_jax import models
 from msta_jax.models import precision
+from msta_jax.data import test_sampling
+from msta_jax.train import evaluate
 from msta_jax.train import losses
 from msta_jax.train import partition
+from msta_jax.train import schedules
 
 DTYPES = precision.COMPUTE_DTYPES  # float16 is refused with its reason (models/precision.py).
 
@@ -58,16 +61,8 @@ def load_backbone(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[mo
 
 
 def learning_rate(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
-  """Linear warm-up then cosine decay to 0 (or constant), both counted in epochs."""
-  o = config.optim
-  total = max(int(round(o.epochs * steps_per_epoch)), 1)
-  if config.get('total_steps'):
-    total = config.total_steps
-  warmup = max(min(int(round(o.warmup_epochs * steps_per_epoch)), total - 1), 0)
-  if o.schedule == 'cosine':
-    return optax.warmup_cosine_decay_schedule(0.0, o.lr, warmup, total, end_value=0.0)
-  return optax.join_schedules([optax.linear_schedule(0.0, o.lr, max(warmup, 1)), optax.constant_schedule(o.lr)],
-                              [max(warmup, 1)])
+  """The lr of each optimiser update: `config.optim.schedule` (train/schedules.py) over epochs x steps."""
+  return schedules.update_schedule(config.optim, steps_per_epoch, config.get('total_steps') or 0)
 
 
 def build_optimizer(config: ml_collections.ConfigDict, labels: dict,
@@ -85,8 +80,9 @@ def build_optimizer(config: ml_collections.ConfigDict, labels: dict,
 # --------------------------------------------------------------------------------------------------
 
 _CHOICES = {
-    'optim.schedule': ('cosine', 'constant'),
-    'eval.resize': ('short_side', 'squash'),
+    'optim.schedule': tuple(schedules.SCHEDULES),
+    'eval.resize': ('short_side', 'squash'), 'eval.view_fusion': tuple(evaluate.VIEW_FUSIONS),
+    'eval.test_sampler': tuple(test_sampling.SAMPLERS),
 }
 
 

@@ -1,6 +1,6 @@
 """Losses: classification against class-text embeddings, and MSTA's description consistency.
 
-    logits = exp(logit_scale) * cos(video_c, text_c)            (100 x cosine for ViCLIP and CLIP)
+    logits = min(exp(logit_scale), 100) * cos(video_c, text_c)   (100 x cosine for ViCLIP and CLIP)
     L_CE   = cross-entropy(logits, label)
     L_CC   = mean_c [ 2 - cos(w_c, D_s^c) - cos(w_c, D_t^c) ]
     L      = L_CE + alpha * L_CC
@@ -27,9 +27,17 @@ def l2_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
   return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
-def class_logits(video_emb: jax.Array, class_emb: jax.Array, logit_scale: jax.Array) -> jax.Array:
+MAX_LOGIT_SCALE = 100.0  # CLIP's and ViCLIP's clamp (ViCLIP: temperature >= 0.01).
+
+
+def logit_scale(log_scale: jax.Array) -> jax.Array:
+  """exp(log_scale) clamped at 100: the value is unchanged below it (and so are its gradients)."""
+  return jnp.minimum(jnp.exp(log_scale), MAX_LOGIT_SCALE)
+
+
+def class_logits(video_emb: jax.Array, class_emb: jax.Array, log_scale: jax.Array) -> jax.Array:
   """[B, E] x [C, E] -> [B, C] scaled cosine similarities."""
-  return jnp.exp(logit_scale) * l2_normalize(video_emb) @ l2_normalize(class_emb).T
+  return logit_scale(log_scale) * l2_normalize(video_emb) @ l2_normalize(class_emb).T
 
 
 def consistency(class_emb: jax.Array, spatial: jax.Array, temporal: jax.Array) -> jax.Array:
@@ -91,7 +99,7 @@ def contrastive_loss(model, params: dict, batch: dict, task: dict, *, rng: jax.A
   text = l2_normalize(model.apply({'params': params}, ids, train=train, method=model.encode_text, rngs=rngs))
   video = l2_normalize(model.apply({'params': params}, batch['video'], train=train, method=model.encode_video,
                                    rngs=rngs))
-  scale = jnp.minimum(jnp.exp(params['logit_scale']), 100.0)
+  scale = logit_scale(params['logit_scale'])
   same = jnp.all(ids[:, None, :] == ids[None, :, :], axis=-1).astype(jnp.float32)
   logits = scale * video @ text.T
   loss = 0.5 * (_soft_infonce(logits, same) + _soft_infonce(logits.T, same))

@@ -11,6 +11,8 @@ from typing import Any, Callable
 import numpy as np
 
 from msta_jax import compilation
+from msta_jax.data import authors_descriptions
+from msta_jax.data import classes
 from msta_jax.data import descriptions as descriptions_lib
 from msta_jax.train import losses
 
@@ -22,8 +24,11 @@ def class_task(tokenizer, template: str, classes: list[str]) -> dict[str, np.nda
 
 def descriptions(config, src) -> dict[str, dict[str, list[str]]]:
   """Description texts for the training classes: the dataset's own metadata (synthetic set), a shipped
-  set (config.data.descriptions = dataset name) or a JSON file path."""
+  set (config.data.descriptions = dataset name), a JSON file path, or the authors' index-keyed pair
+  ('authors:SPATIAL.json,TEMPORAL.json', indices mapped to the class list of config.data.dataset)."""
   source = config.data.descriptions
+  if authors_descriptions.is_spec(source):
+    return authors_descriptions.load(source, classes.names(config.data.dataset))
   if source == 'metadata':
     found = src.dataset_metadata.get('descriptions')
     if not found:

@@ -44,6 +44,7 @@ from msta_jax.train import run_identity
 from msta_jax.train import sharding
 from msta_jax.train import step as step_lib
 from msta_jax.train import tasks
+from msta_jax.train import test_selection
 from msta_jax.train import workdir_lock
 
 
@@ -153,6 +154,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   tx = from_config.build_optimizer(config, labels, steps_per_epoch)
   eval_every = max(1, int(round(config.eval.every_epochs * steps_per_epoch)))
   _note('%d steps (%d per epoch), eval every %d', total_steps, steps_per_epoch, eval_every)
+  test_steps = test_selection.eval_steps(config.eval.get('test_every_epochs', 0.0), steps_per_epoch, total_steps)
 
   # ####################################################################################################
   # Shardings: rules place parameters; batches split over 'data'; the rest replicated.
@@ -173,7 +175,8 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   ckpt = checkpointing.Checkpointer(workdir, keep=config.checkpoint.keep, async_save=config.checkpoint.async_save)
   meta = {'config': json.loads(config.to_json_best_effort()), 'backbone_source': config.model.init or 'random',
           'backbone_fingerprint': backbone_fp, 'history': [], 'split_set': tasks.split_record(train_src),
-          'dataset_identity': run_identity.dataset_identity(train_src, val_src), 'nonfinite_skipped': []}
+          'dataset_identity': run_identity.dataset_identity(train_src, val_src), 'nonfinite_skipped': [],
+          'test_evals': []}
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state, state_sh)
   restored = ckpt.restore_latest(target)
   if restored is not None:
@@ -184,6 +187,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                        f'{meta["backbone_source"]} ({backbone_fp[:12]}); use the same config.model.init or a new workdir')
     run_identity.check_resume(workdir, start, old_meta, meta, config.checkpoint.resume_force)
     meta['history'], meta['nonfinite_skipped'] = old_meta['history'], old_meta.get('nonfinite_skipped', [])
+    meta['test_evals'] = old_meta.get('test_evals', [])
     if loader is not None:
       _note(loader.set_state(data_state))
     _note('resumed from step %d', start)
@@ -290,6 +294,10 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                       'train/input_wait_fraction': t_data / max(elapsed, 1e-9)})
       writer.write_scalars(done, scalars)
       t_data, t_window = 0.0, time.perf_counter()
+    if done in test_steps:  # The authors' test-set evaluations (recipe authors), reported apart.
+      meta['test_evals'] += test_selection.evaluate_tests(
+          evaluator, partition.merge(state['trainable'], frozen), test_srcs, (config.eval.clips, config.eval.crops),
+          epoch=test_steps[done], step=done)
     if done % eval_every == 0 or done == total_steps:
       stop_if_not_finite()  # A NaN state is never saved.
       params = partition.merge(state['trainable'], frozen)
@@ -329,6 +337,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
              'frozen_params': partition.count(frozen), 'frames': clip.num_frames, 'image_size': clip.image_size,
              'views': [config.eval.clips, config.eval.crops], 'backbone': meta['backbone_source'],
              'backbone_fingerprint': backbone_fp, 'method': config.method, 'steps': total_steps,
+             'recipe': config.get('recipe', 'msta_jax'),
              'train_loss_this_process_run': losses_seen, 'test': {},
              'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp, 'data': data_report,
              'nonfinite_skipped': meta['nonfinite_skipped']}
@@ -339,6 +348,8 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     faults.hit('during_test')
     if res['top1'] is not None:
       writer.write_scalars(total_steps, {f'test/{split}/top1': res['top1']})
+  if meta['test_evals']:
+    results['test_set_selection'] = test_selection.summary(meta['test_evals'])
   if len(config.eval.base_novel) == 2:
     base, novel = (results['test'][s]['top1'] for s in config.eval.base_novel)
     results['base_novel'] = {'base': base, 'novel': novel, 'hm': evaluate.harmonic_mean(base, novel)}

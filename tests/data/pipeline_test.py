@@ -177,3 +177,17 @@ def test_worker_processes_die_with_a_killed_parent(data_dir):
   while any(alive(p) for p in pids) and time.time() < deadline:
     time.sleep(0.2)
   assert not any(alive(p) for p in pids)
+
+
+def test_eval_views_follow_the_sampler_and_count_repeated_clips(data_dir):
+  from msta_jax.data import test_sampling
+  src = pipeline.open_split(data_dir, 'pipe_clips', 'test')
+  for clips, repeated in ((2, 0), (4, 1)):  # 4 clips x 4 frames on 12 stored frames: offsets 0,1,1,2.
+    b = next(pipeline.eval_batches(src, global_batch=4, clip=CLIP, clips=clips, crops=1))
+    assert b['repeated_clips'].tolist() == [repeated] * 4
+  b = next(pipeline.eval_batches(src, global_batch=4, clip=CLIP, clips=3, crops=1, sampler='vifi_multiview', seed=7))
+  _, frames = _ids(b)
+  for i, f in zip(b['index'], frames):
+    want = test_sampling.clip_indices('vifi_multiview', STORED, 4, 3, seed=7, index=int(i))
+    np.testing.assert_array_equal(f, np.stack(want))
+    assert np.all((f >= np.arange(4) * 3) & (f < np.arange(4) * 3 + 3))

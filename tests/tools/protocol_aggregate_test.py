@@ -110,3 +110,30 @@ def test_zero_shot_targets():
   assert ps.zero_shot_target('video_folder/k600_vifi_zero_shot_val_only:test_split1', 'k400') == (
       'k600 (val_only)', 'test_split1')
   assert ps.zero_shot_target('zs_test', 'synthetic') == ('synthetic', 'zs_test')
+
+
+def _tss(*top1s):
+  evals = [{'epoch': 5 * i, 'step': 25 * (5 * i + 1), 'top1': v, 'top5': v + 20} for i, v in enumerate(top1s)]
+  return {'evaluations': evals, 'max': max(evals, key=lambda e: e['top1']), 'last': evals[-1], 'label': 'x'}
+
+
+def test_authors_column_is_the_max_over_test_evaluations_and_says_so(tmp_path):
+  tss = {'test': _tss(50.1, 70.4, 69.4)}
+  runs = [_run('few_shot', 'hmdb51', 'msta', _res({'test': {'top1': 66.0}}, test_set_selection=tss), shots=16)]
+  runs += [_run('base_to_novel', 'hmdb51', 'msta',
+                _res({}, base_novel={'base': 70.0, 'novel': 50.0},
+                     test_set_selection={'base_val': _tss(72.0, 75.0), 'novel_val': _tss(55.0, 52.0)}),
+                seed=1, tests=('base_val', 'novel_val'))]
+  assert ps.has_test_set_selection(runs)
+  ours, theirs = ps.summarize(runs), ps.summarize(runs, 'authors')
+  few = lambda rows: next(r.value for r in rows if r.protocol == 'few_shot')
+  hm = lambda rows: next(r.value for r in rows if r.metric == 'hm' and r.setting.startswith('seeds='))
+  assert (few(ours), few(theirs)) == (66.0, 70.4)
+  assert hm(ours) == pytest.approx(2 * 70 * 50 / 120) and hm(theirs) == pytest.approx(2 * 75 * 55 / 130)
+  assert 'Numbers shown: TEST-SET SELECTION' in ps.markdown(theirs, column='authors')
+  assert 'held-out training videos' in ps.markdown(ours)
+  assert ps.plot(theirs, str(tmp_path / 'a.png'), 'authors')
+  plain = [_run('few_shot', 'hmdb51', 'msta', _res({'test': {'top1': 66.0}}), shots=16)]
+  assert not ps.has_test_set_selection(plain)
+  with pytest.raises(ValueError, match="no test-set evaluations of 'test' in this run"):
+    ps.summarize(plain, 'authors')
