@@ -115,7 +115,7 @@ class Checkpointer:
       try:
         got = (step,) + self._restore(self.last, step, abstract_state)
       except Exception as e:  # Orbax, TensorStore and JSON errors all mean "this step is unusable".
-        bad.append((step, f'{type(e).__name__}: {str(e)[:300]}'))
+        bad.append((step, f'{type(e).__name__}: {" ".join(str(e).split())[:300]}'))  # One line in the log.
         logging.warning('%s/%d does not restore (%s); trying the previous step', self.dirs['checkpoints'], step,
                         bad[-1][1])
         continue

@@ -286,7 +286,8 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       elapsed = time.perf_counter() - t_window
       if first_loss is not None:  # None while every step so far was skipped (optim.skip_nonfinite).
         losses_seen.setdefault('first', float(jax.device_get(first_loss)))
-      losses_seen['last'] = float(fetched['loss'])
+      if np.isfinite(fetched['loss']):  # A skipped step's loss (optim.skip_nonfinite) is not the run's.
+        losses_seen['last'] = float(fetched['loss'])
       scalars = {f'train/{k}': float(v) for k, v in fetched.items()}
       scalars.update({'train/lr': float(from_config.learning_rate(config, steps_per_epoch)(done)),
                       'train/step_time': elapsed / n,
