@@ -24,7 +24,7 @@ from msta_jax.data import prepare
 from msta_jax.data import transforms
 from msta_jax.train import faults
 
-SMALL = 'val_per_class=2,test_per_class=4,pretrain_per_class=2'
+SMALL = 'val_per_class=1,test_per_class=1,pretrain_per_class=1'
 BATCH = 16
 # Positions in the seed-0 training order of the two corrupted records: step 1 and step 9 (of 12).
 POSITIONS = (5, 8 * BATCH + 3)
@@ -168,7 +168,8 @@ def _run(workdir, data_dir, fault=''):
   cmd = [sys.executable, '-m', 'msta_jax.main', '--config=configs/tiny.py:shots=2', f'--workdir={workdir}',
          f'--config.data.data_dir={data_dir}', f'--config.data.generator_args={SMALL}',
          f'--config.batch_size={BATCH}', '--config.eval.batch_size=16', '--config.optim.epochs=1',
-         '--config.eval.every_epochs=1', '--config.checkpoint.every_steps=4', '--config.data.bad_records=skip']
+         '--config.eval.every_epochs=1', '--config.checkpoint.every_steps=4', '--config.data.bad_records=skip',
+         '--config.checkpoint.async_save=False']  # Synchronous saves: step 4 is committed when step 6 ends.
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1', **{faults.ENV: fault})
   return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
@@ -180,9 +181,11 @@ def test_skip_mode_run_counts_and_resumes_byte_identical(corrupt, tmp_path):
   assert out.returncode == 0, out.stderr[-3000:]
   out = _run(killed, data_dir, 'kill_after_step:6')
   assert out.returncode == -9, out.stderr[-3000:]
+  # The restart resumes from step 4: the first replacement (step 1) comes from the checkpoint's data
+  # state, the second (step 9) is made again after it.
+  assert sorted(os.listdir(killed / 'checkpoints')) == ['4']
   out = _run(killed, data_dir)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert 'resumed from step 4' in out.stderr
   assert (ref / 'adapters.safetensors').read_bytes() == (killed / 'adapters.safetensors').read_bytes()
   ra, rb = (json.loads((w / 'results.json').read_text()) for w in (ref, killed))
   assert ra['bad_records'] == rb['bad_records']
