@@ -110,9 +110,9 @@ def load(read: Callable[[int], Any], example: Callable[[Any, np.random.Generator
     try:
       out = example(read(j), rng, parsed)
     except Exception as e:  # pylint: disable=broad-except  # Counted and replaced (mode 'skip').
-      first = first or describe(dataset_path, split, source, j, parsed, e)
-      logging.warning('%s; skipped (config.data.bad_records=skip)', describe(dataset_path, split, source, j,
-                                                                           parsed, e))
+      why = describe(dataset_path, split, source, j, parsed, e)
+      first = first or why
+      logging.warning('%s; skipped (config.data.bad_records=skip)', why)
       continue
     out[REPLACED], out[REPLACEMENT] = np.int32(index if k else -1), np.int32(j)
     return out
