@@ -84,6 +84,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       allow_partial=False,         # Train on a dataset missing > 1% of a split's videos (docs/data.md).
       num_workers=-1,              # grain worker processes building training batches (MultiprocessingOptions);
                                    # -1: one per core less two (pipeline.default_num_workers), 0: threads only.
+      bad_records='error',         # A training record that fails to read/decode: 'error' (names shard and
+                                   # example) or 'skip' (deterministic replacement, counted: data/bad_records.py).
       # uint8_colour: round colour-jittered / greyed clips to uint8 (4x fewer bytes to the device, as
       # torchvision's PIL ColorJitter; moves pixels by up to half a grey level). Off: float32 0..1.
       augment=ml_collections.ConfigDict(dict(crop_scale=(0.5, 1.0), flip=True, color_jitter=0.8,

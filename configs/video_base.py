@@ -136,7 +136,7 @@ def apply_method(c: ml_collections.ConfigDict, method: str, protocol: str,
   authors' (base.py) or the protocol file's.
   """
   methods.apply(c, method)
-  if tuple(map(tuple, c.freeze)) == methods.ALL_TRAINABLE:
+  if tuple(map(tuple, c.freeze)) in (methods.ALL_TRAINABLE, methods.VIFI_CLIP):  # The backbone trains.
     r = VIFI_RECIPES[protocol]
     c.optim.update(lr=r['lr'], epochs=r['epochs'], warmup_epochs=5.0, weight_decay=1e-3, b2=0.98)
     c.batch_size = r['batch_size']

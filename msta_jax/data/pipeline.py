@@ -35,6 +35,7 @@ import grain
 import numpy as np
 from absl import flags, logging
 
+from msta_jax.data import bad_records as bad_records_lib
 from msta_jax.data import test_sampling
 from msta_jax.data import transforms
 
@@ -125,6 +126,7 @@ def open_split(data_dir: str, name: str, split: str) -> SplitSource:
   # Serialized bytes, parsed by `parse`: a source that deserialises needs the DatasetInfo's file format,
   # which does not survive pickling into grain's worker processes.
   source = builder.as_data_source(split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+  bad_records_lib.check_shards(path, split, source)
   meta = dict(builder.info.metadata or {})
   split_meta = dict(meta.get('splits', {}).get(split, {}))
   if 'classes' not in split_meta:
@@ -218,14 +220,18 @@ def _exit_with_parent(worker_index: int, worker_count: int) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class _TrainTransform:
-  """record, rng -> one augmented training example. A picklable object (not a bound method of the
-  loader), so that grain can ship it to worker processes."""
+  """storage index, rng -> one augmented training example (read, decoded, augmented). A picklable object
+  (not a bound method of the loader), so that grain can ship it to worker processes. A record that fails
+  to read or decode is named or replaced (bad_records.load, config.data.bad_records)."""
   clip: ClipSpec
   augment: transforms.Augment
   text_fn: Callable[[str], np.ndarray] | None
+  src: SplitSource
+  bad_records: str = 'error'
 
-  def __call__(self, record, rng: np.random.Generator) -> dict[str, Any]:
+  def _example(self, record, rng: np.random.Generator, parsed: dict[str, Any]) -> dict[str, Any]:
     ex = parse(record)
+    parsed.update(ex)
     idx = transforms.segment_indices(len(ex['frames']), self.clip.num_frames, rng=rng)
     frames = transforms.decode_frames(ex['frames'], idx)
     out = _common_fields(ex)
@@ -234,6 +240,11 @@ class _TrainTransform:
     if self.text_fn is not None:
       out['caption_ids'] = self.text_fn(ex.get('caption', ''))
     return out
+
+  def __call__(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
+    return bad_records_lib.load(self.src.source.__getitem__, self._example, int(index), rng,
+                                mode=self.bad_records, size=len(self.src), dataset_path=self.src.path,
+                                split=self.src.split, source=self.src.source)
 
 
 class TrainLoader:
@@ -246,7 +257,8 @@ class TrainLoader:
 
   def __init__(self, src: SplitSource, *, global_batch: int, clip: ClipSpec, augment: transforms.Augment,
                seed: int, process_index: int = 0, process_count: int = 1, num_threads: int = 4,
-               num_workers: int = 0, text_fn: Callable[[str], np.ndarray] | None = None):
+               num_workers: int = 0, text_fn: Callable[[str], np.ndarray] | None = None,
+               bad_records: str = 'error'):
     if global_batch % process_count:
       raise ValueError(f'global batch {global_batch} is not divisible by {process_count} processes')
     check_batch(src, global_batch)
@@ -258,7 +270,9 @@ class TrainLoader:
     self.steps_per_epoch = len(src) // global_batch
     self.num_threads, self.num_workers, self.text_fn = num_threads, num_workers, text_fn
     self.video_dtype = transforms.wire_dtype(augment)
-    self._base = grain.MapDataset.source(src.source).seed(seed).shuffle().repeat(None)
+    self.bad_records, self._replaced = bad_records_lib.check_mode(bad_records), []
+    # Storage indices, read in the transform: a bad record is named by its index, or replaced.
+    self._base = grain.MapDataset.range(len(src)).seed(seed).shuffle().repeat(None)
     self._iter = None
     self._start(offset=0)
 
@@ -267,7 +281,7 @@ class TrainLoader:
       self._iter.close()  # The iterator being replaced (set_state) stops prefetching.
     self._offset, self._batches = offset, batches
     ds = self._base[offset + self.process_index::self.process_count]
-    ds = ds.random_map(_TrainTransform(self.clip, self.augment, self.text_fn))
+    ds = ds.random_map(_TrainTransform(self.clip, self.augment, self.text_fn, self.src, self.bad_records))
     if batches:
       ds = ds[batches * self.local_batch:]  # After the map: clips keep their positions, hence their draws.
     ds = ds.batch(self.local_batch, drop_remainder=True).to_iter_dataset(read_options(self.num_threads))
@@ -288,12 +302,15 @@ class TrainLoader:
   def __next__(self) -> dict[str, np.ndarray]:
     batch = next(self._iter)
     self._batches += 1
+    if self.bad_records != 'error':
+      self._replaced = self._replaced + bad_records_lib.take_replacements(batch)
     return batch
 
   def get_state(self) -> dict[str, Any]:
     """JSON-able position after the last batch `next` returned."""
     return {'offset': self._offset, 'batches': self._batches, 'process_count': self.process_count,
-            'global_batch': self.global_batch, 'seed': self.seed, 'num_examples': len(self.src)}
+            'global_batch': self.global_batch, 'seed': self.seed, 'num_examples': len(self.src),
+            **({'bad_records': self._replaced} if self.bad_records != 'error' else {})}
 
   def set_state(self, state: dict[str, Any]) -> str:
     """Resumes; with another process count or batch, restarts at the epoch boundary. Returns a note."""
@@ -301,6 +318,7 @@ class TrainLoader:
       raise ValueError(f'data state is for seed {state.get("seed")} / {state.get("num_examples")} clips; '
                        f'this run has seed {self.seed} / {len(self.src)} clips')
     batches = state['batches'] if 'batches' in state else state['iterator']['next_index']  # Older states.
+    self._replaced = [list(p) for p in state.get('bad_records', [])]
     if state['process_count'] == self.process_count and state['global_batch'] == self.global_batch:
       self._start(state['offset'], batches)
       return 'data iterator restored exactly'

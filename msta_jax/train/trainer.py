@@ -27,7 +27,7 @@ from jax.sharding import PartitionSpec as P
 
 from msta_jax import files
 from msta_jax import models
-from msta_jax.data import counts, pipeline, prepare, transforms
+from msta_jax.data import bad_records, counts, pipeline, prepare, transforms
 from msta_jax.train import checkpointing
 from msta_jax.train import device_metrics
 from msta_jax.train import evaluate
@@ -148,7 +148,8 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     text_fn = tasks.caption_fn(tok) if config.loss.name == 'contrastive' else None
     loader = pipeline.TrainLoader(train_src, global_batch=config.batch_size, clip=clip, augment=aug,
                                   seed=config.seed, process_index=pid, process_count=pcount,
-                                  num_threads=d.num_threads, num_workers=d.num_workers, text_fn=text_fn)
+                                  num_threads=d.num_threads, num_workers=d.num_workers, text_fn=text_fn,
+                                  bad_records=d.bad_records)
     steps_per_epoch = loader.steps_per_epoch
     total_steps = config.total_steps or int(math.ceil(config.optim.epochs * steps_per_epoch))
   tx = from_config.build_optimizer(config, labels, steps_per_epoch)
@@ -341,7 +342,8 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
              'recipe': config.get('recipe', 'msta_jax'),
              'train_loss_this_process_run': losses_seen, 'test': {},
              'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp, 'data': data_report,
-             'nonfinite_skipped': meta['nonfinite_skipped']}
+             'nonfinite_skipped': meta['nonfinite_skipped'],
+             'bad_records': bad_records.report(train_src, d.bad_records, feed.get_state() if feed else None)}
   for split, src in test_srcs.items():
     res = evaluator.run(params, src, views=(config.eval.clips, config.eval.crops), save_to=workdir,
                         name=split.replace(':', '__').replace('/', '_'))
