@@ -26,12 +26,6 @@ from msta_jax.data import normalize, pipeline
 from msta_jax.train import losses
 
 
-VIEW_FUSIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    'logits': lambda logits: logits.mean(axis=1),                            # [B, V, C] -> [B, C]
-    'softmax': lambda logits: jax.nn.softmax(logits, axis=-1).mean(axis=1),
-}
-
-
 def make_eval_fn(model, view_fusion: str = 'logits') -> Callable:
   """(params, batch, class_emb [C, E]) -> batch without 'video', plus views fused into 'logits' [B, C].
 
@@ -41,9 +35,9 @@ def make_eval_fn(model, view_fusion: str = 'logits') -> Callable:
   Returning labels and indices from the same jitted call keeps them aligned with the logits whatever
   the order in which processes' rows form the global batch.
   """
-  if view_fusion not in VIEW_FUSIONS:
-    raise ValueError(f'config.eval.view_fusion={view_fusion!r}; allowed: {sorted(VIEW_FUSIONS)}')
-  fuse = VIEW_FUSIONS[view_fusion]
+  if view_fusion not in losses.VIEW_FUSIONS:
+    raise ValueError(f'config.eval.view_fusion={view_fusion!r}; allowed: {sorted(losses.VIEW_FUSIONS)}')
+  fuse = losses.VIEW_FUSIONS[view_fusion]
 
   def fn(params, batch, class_emb):
     video = normalize.model_input(batch['video'], model.cfg.mean, model.cfg.std, 'test')

@@ -13,7 +13,6 @@ import optax
 from msta_jax import models
 from msta_jax.models import precision
 from msta_jax.data import test_sampling
-from msta_jax.train import evaluate
 from msta_jax.train import losses
 from msta_jax.train import partition
 from msta_jax.train import schedules
@@ -81,7 +80,7 @@ def build_optimizer(config: ml_collections.ConfigDict, labels: dict,
 
 _CHOICES = {
     'optim.schedule': tuple(schedules.SCHEDULES),
-    'eval.resize': ('short_side', 'squash'), 'eval.view_fusion': tuple(evaluate.VIEW_FUSIONS),
+    'eval.resize': ('short_side', 'squash'), 'eval.view_fusion': tuple(losses.VIEW_FUSIONS),
     'eval.test_sampler': tuple(test_sampling.SAMPLERS),
 }
 

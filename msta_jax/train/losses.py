@@ -153,3 +153,11 @@ def consistency_targets(backbone, params: dict, descriptions: dict[str, dict[str
                            for i in range(0, len(ids), batch_size)])
     out[f'desc_{kind}'] = embs.reshape(len(class_names), num, -1).mean(1)
   return out
+
+
+# How a test video's views (clips x crops) are fused into one score per class: [B, V, C] -> [B, C]
+# (config.eval.view_fusion; evaluate.make_eval_fn). 'softmax' is the MSTA authors' (ViFi-CLIP's).
+VIEW_FUSIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    'logits': lambda logits: logits.mean(axis=1),                            # [B, V, C] -> [B, C]
+    'softmax': lambda logits: jax.nn.softmax(logits, axis=-1).mean(axis=1),
+}

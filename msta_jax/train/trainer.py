@@ -263,6 +263,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     the price of the option) to decide whether the guarded step was skipped."""
     fetched = jax.device_get(metrics)
     if np.isfinite(fetched['loss']):
+      losses_seen['last'] = float(fetched['loss'])
       return False
     if skipper.skip(step, fetched):
       return True
@@ -287,7 +288,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       elapsed = time.perf_counter() - t_window
       if first_loss is not None:  # None while every step so far was skipped (optim.skip_nonfinite).
         losses_seen.setdefault('first', float(jax.device_get(first_loss)))
-      if np.isfinite(fetched['loss']):  # A skipped step's loss (optim.skip_nonfinite) is not the run's.
+      if np.isfinite(fetched['loss']):  # A skipped step's loss is not the run's (skipped() keeps the last good).
         losses_seen['last'] = float(fetched['loss'])
       scalars = {f'train/{k}': float(v) for k, v in fetched.items()}
       scalars.update({'train/lr': float(from_config.learning_rate(config, steps_per_epoch)(done)),

@@ -9,6 +9,7 @@ import pytest
 
 from configs import tiny
 from msta_jax import models
+from msta_jax.data import normalize
 from msta_jax.train import evaluate
 from msta_jax.train import losses
 from msta_jax.train import test_selection
@@ -35,12 +36,12 @@ def test_test_evaluation_steps_and_summary_follow_the_authors_log():
 def test_view_fusion_known_case():
   # One video, three views, two classes: mean logits pick class 0, mean softmax picks class 1.
   views = jnp.array([[[10.0, 0.0], [0.0, 2.0], [0.0, 2.0]]])
-  np.testing.assert_allclose(evaluate.VIEW_FUSIONS['logits'](views), [[10 / 3, 4 / 3]], rtol=1e-6)
+  np.testing.assert_allclose(losses.VIEW_FUSIONS['logits'](views), [[10 / 3, 4 / 3]], rtol=1e-6)
   p = 1 / (1 + np.exp(-2.0))  # softmax([0, 2])[1]
   want = [(1 / (1 + np.exp(-10.0)) + 2 * (1 - p)) / 3, (np.exp(-10.0) / (1 + np.exp(-10.0)) + 2 * p) / 3]
-  np.testing.assert_allclose(evaluate.VIEW_FUSIONS['softmax'](views), [want], rtol=1e-6)
-  assert int(jnp.argmax(evaluate.VIEW_FUSIONS['logits'](views))) == 0
-  assert int(jnp.argmax(evaluate.VIEW_FUSIONS['softmax'](views))) == 1
+  np.testing.assert_allclose(losses.VIEW_FUSIONS['softmax'](views), [want], rtol=1e-6)
+  assert int(jnp.argmax(losses.VIEW_FUSIONS['logits'](views))) == 0
+  assert int(jnp.argmax(losses.VIEW_FUSIONS['softmax'](views))) == 1
 
 
 @pytest.fixture(scope='module')
@@ -54,9 +55,10 @@ def tiny_viclip():
 
 def test_eval_fn_fuses_the_views_it_scores(tiny_viclip):
   model, params = tiny_viclip
-  video = jax.random.normal(jax.random.PRNGKey(2), (2, 3, 8, 32, 32, 3))  # 2 videos x 3 views
+  video = jax.random.randint(jax.random.PRNGKey(2), (2, 3, 8, 32, 32, 3), 0, 256).astype(jnp.uint8)  # 2 x 3 views
+  normed = normalize.model_input(video, model.cfg.mean, model.cfg.std, 'test')  # What the eval fn sees.
   class_emb = jax.random.normal(jax.random.PRNGKey(3), (5, 64))
-  per_view = losses.class_logits(model.apply({'params': params}, video.reshape((6,) + video.shape[2:]),
+  per_view = losses.class_logits(model.apply({'params': params}, normed.reshape((6,) + video.shape[2:]),
                                              method=model.encode_video), class_emb, params['logit_scale'])
   per_view = np.asarray(per_view).reshape(2, 3, 5)
   batch = {'video': video, 'index': jnp.arange(2)}
