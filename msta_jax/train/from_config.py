@@ -14,6 +14,7 @@ import optax
 from msta_jax import models
 from msta_jax.train import losses
 from msta_jax.train import partition
+from msta_jax.train import sharding
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 
@@ -103,9 +104,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      '(or set config.model.init to a checkpoint)')
   models.adapter_configs(config)  # Unknown keys and bad values raise, naming the section.
   partition.check_rules(config.freeze)
-  for i, rule in enumerate(config.sharding):
-    if len(rule) != 2:
-      raise ValueError(f'config.sharding[{i}]={rule!r}; expected (regex, partition spec tuple)')
+  sharding.check(config.sharding)
+  if not isinstance(config.optim.accum_steps, int) or config.optim.accum_steps < 1:
+    raise ValueError(f'config.optim.accum_steps={config.optim.accum_steps!r}; expected an integer >= 1')
+  if config.optim.accum_steps > 1 and config.loss.name == 'contrastive':
+    raise ValueError('config.optim.accum_steps > 1 with the contrastive loss: every clip of the batch is a '
+                     'negative of every caption, so micro-batches would change the loss; use accum_steps=1')
   names = [n for n, _ in config.mesh]
   if sorted(names) != ['data', 'model'] or sum(1 for _, s in config.mesh if s == -1) > 1:
     raise ValueError(f"config.mesh={config.mesh!r}; expected (('data', n), ('model', m)) with at most one -1")

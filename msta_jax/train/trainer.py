@@ -25,12 +25,14 @@ from jax.sharding import PartitionSpec as P
 
 from msta_jax import models
 from msta_jax.data import pipeline, prepare, transforms
+from msta_jax.train import batching
 from msta_jax.train import checkpointing
 from msta_jax.train import evaluate
 from msta_jax.train import from_config
 from msta_jax.train import losses
 from msta_jax.train import outputs
 from msta_jax.train import partition
+from msta_jax.train import programs
 from msta_jax.train import sharding
 from msta_jax.train import step as step_lib
 from msta_jax.train import tasks
@@ -134,10 +136,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   trainable_sh = sharding.param_shardings(trainable, config.sharding, mesh)
   frozen_sh = sharding.param_shardings(frozen, config.sharding, mesh)
   abstract_state = jax.eval_shape(lambda t, f: step_lib.init_state(t, f, tx, rng_state), trainable, frozen)
-  state_sh = {'trainable': trainable_sh, 'opt': jax.tree.map(lambda _: repl, abstract_state['opt']),
-              'step': repl, 'rng': repl}
+  state_sh = sharding.state_shardings(abstract_state, trainable_sh, mesh)
   frozen = jax.device_put(frozen, frozen_sh)
-  frozen_fp = checkpointing.fingerprint(frozen)
+  frozen_fp = checkpointing.fingerprint(sharding.to_host(frozen))  # Every process: may gather.
   task = jax.device_put({k: jnp.asarray(v) for k, v in task.items()}, repl)
 
   # ####################################################################################################
@@ -165,22 +166,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # ####################################################################################################
   # The train step, compiled ahead of time; its memory analysis logged before step 1.
   # ####################################################################################################
-  loss_fn = losses.get_loss(config.loss.name)
-  loss_kwargs = tasks.loss_kwargs(config)
   train_step = None
   if loader is not None and start < total_steps:
-    batch_abstract = step_lib.abstract_batch(arch, loader.global_batch, captions=config.loss.name == 'contrastive',
-                                             sharding=NamedSharding(mesh, P('data')))
-    step_fn = step_lib.make_train_step(model=model, tx=tx, labels=labels, loss_fn=loss_fn, loss_kwargs=loss_kwargs)
-    batch_sh = jax.tree.map(lambda x: x.sharding, batch_abstract)
-    batch_keys = tuple(batch_abstract)
-    train_step = jax.jit(step_fn, in_shardings=(state_sh, frozen_sh, batch_sh, jax.tree.map(lambda _: repl, task)),
-                         out_shardings=(state_sh, repl), donate_argnums=0)
-    train_step = train_step.lower(state, frozen, batch_abstract, task).compile()
-    mem = train_step.memory_analysis()
-    if mem is not None:
-      _note('train step memory: arguments %.1f MiB, temporaries %.1f MiB, outputs %.1f MiB',
-            mem.argument_size_in_bytes / 2**20, mem.temp_size_in_bytes / 2**20, mem.output_size_in_bytes / 2**20)
+    batch_abstract = batching.abstract_train_batch(config, arch, mesh, pcount)  # Padded to fit the mesh.
+    batch_keys, local_rows = tuple(batch_abstract), batch_abstract['mask'].shape[0] // pcount
+    train_step = programs.compile_train_step(config, model, tx, labels, mesh, state_sh, frozen_sh, state, frozen,
+                                             batch_abstract, task)
+    _note('global batch %d (%d padding rows); train step memory: %s', config.batch_size,
+          batch_abstract['mask'].shape[0] - config.batch_size, programs.memory_note(train_step))
 
   evaluator = evaluate.Evaluator(config, model, mesh, tok, clip, pid, pcount)
   evaluator.linear_probe_classes = train_src.classes if train_src is not None else None
@@ -195,7 +188,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   for step in range(start, total_steps):
     t0 = time.perf_counter()
     local = next(loader)
-    batch = _global(mesh, {k: local[k] for k in batch_keys})  # Factor labels are for evaluation only.
+    batch = _global(mesh, batching.pad({k: local[k] for k in batch_keys}, local_rows))  # Factor labels: eval only.
     t1 = time.perf_counter()
     state, metrics = train_step(state, frozen, batch, task)
     loss = float(metrics['loss'])
@@ -244,7 +237,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
              'views': [config.eval.clips, config.eval.crops], 'backbone': meta['backbone_source'],
              'backbone_fingerprint': backbone_fp, 'method': config.method, 'steps': total_steps,
              'train_loss_this_process_run': losses_seen, 'test': {},
-             'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp}
+             'frozen_unchanged': checkpointing.fingerprint(sharding.to_host(frozen)) == frozen_fp}
   for split, src in test_srcs.items():
     res = evaluator.run(params, src, views=(config.eval.clips, config.eval.crops), save_to=workdir,
                         name=split.replace(':', '__').replace('/', '_'))
@@ -254,11 +247,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   if len(config.eval.base_novel) == 2:
     base, novel = (results['test'][s]['top1'] for s in config.eval.base_novel)
     results['base_novel'] = {'base': base, 'novel': novel, 'hm': evaluate.harmonic_mean(base, novel)}
-  if pid == 0 and config.export_backbone:
-    models.save(os.path.join(workdir, 'backbone'), backbone, jax.device_get(params))
+  # Host copies on EVERY process (arrays may span hosts: the gather is collective), then process 0 writes.
+  host_trainable = sharding.to_host(partition.split(params, labels)[0])
+  host_all = sharding.to_host(params) if config.export_backbone else None
+  if pid == 0 and host_all is not None:
+    models.save(os.path.join(workdir, 'backbone'), backbone, host_all)
     results['backbone_export'] = os.path.join(workdir, 'backbone')
   if pid == 0:
-    outputs.write_outputs(workdir, config, model, jax.device_get(partition.split(params, labels)[0]), results)
+    outputs.write_outputs(workdir, config, model, host_trainable, results)
   writer.flush()
   ckpt.close()
   return results
