@@ -134,13 +134,26 @@ def to_host(tree: Any) -> Any:
   `process_allgather`, a collective every process must join. Replicated or local arrays are copied
   without communication; the choice depends only on the (global) sharding, so all processes agree.
   """
-  def one(x):
-    if not isinstance(x, jax.Array) or x.is_fully_addressable or x.is_fully_replicated:
-      return np.asarray(jax.device_get(x))
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-  return jax.tree.map(one, tree)
+  leaves, treedef = jax.tree.flatten(tree)
+  spread = [i for i, x in enumerate(leaves)
+            if isinstance(x, jax.Array) and not (x.is_fully_addressable or x.is_fully_replicated)]
+  spread_set = set(spread)
+  out = [None if i in spread_set else np.asarray(jax.device_get(x)) for i, x in enumerate(leaves)]
+  if spread:  # One collective for all of them.
+    for i, x in zip(spread, multihost_utils.process_allgather([leaves[i] for i in spread], tiled=True)):
+      out[i] = np.asarray(x)
+  return jax.tree.unflatten(treedef, out)
 
 
 def is_sharded(x: jax.Array) -> bool:
   """Whether an array is split between devices (not a full copy on each)."""
   return not x.sharding.is_fully_replicated
+
+
+def describe(shardings: dict[str, Any]) -> str:
+  """'name: S of N leaves split' per tree of shardings, for the run's log (what a preset did)."""
+  parts = []
+  for name, tree in shardings.items():
+    leaves = jax.tree.leaves(tree)
+    parts.append(f'{name}: {sum(not s.is_fully_replicated for s in leaves)} of {len(leaves)} leaves split')
+  return ', '.join(parts)

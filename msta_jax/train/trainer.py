@@ -137,6 +137,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   frozen_sh = sharding.param_shardings(frozen, config.sharding, mesh)
   abstract_state = jax.eval_shape(lambda t, f: step_lib.init_state(t, f, tx, rng_state), trainable, frozen)
   state_sh = sharding.state_shardings(abstract_state, trainable_sh, mesh)
+  _note('sharding %s: %s', config.sharding.preset, sharding.describe(
+      {'trainable': trainable_sh, 'optimizer state': state_sh['opt'], 'frozen': frozen_sh}))
   frozen = jax.device_put(frozen, frozen_sh)
   frozen_fp = checkpointing.fingerprint(sharding.to_host(frozen))  # Every process: may gather.
   task = jax.device_put({k: jnp.asarray(v) for k, v in task.items()}, repl)

@@ -23,6 +23,24 @@ def test_tiny_summary_numbers():
   assert result['optimizer_state_floats'] == 2 * result['trainable_params']
   assert 1.0 < result['train_step_over_forward'] < 2.0
   assert table.splitlines()[-1].split()[1:] == [f"{result['trainable_params']:,}", f"{result['frozen_params']:,}"]
+  # The trainer's mesh and batch rule on the 8 test devices: batch 4 padded to 8, eval batch 8 as is.
+  assert result['devices'] == 8 and result['mesh'] == {'data': 8, 'model': 1}
+  assert (result['batch'], result['padded_batch'], result['padded_eval_batch']) == (4, 8, 8)
+  assert result['per_device_bytes'] == max(result['train_step_bytes'], result['eval_step_bytes']) > 0
+  assert 'memory_optimized scheduler' in result['memory_source']
+
+
+def test_fsdp_and_accumulation_lower_the_per_device_figure():
+  config = _tiny(ssv2_fewshot.get_config())
+  config.msta.first_block, config.msta.last_block = 1, 2
+  config.msta.enabled, config.freeze = False, (('.*', 'trainable'),)  # Full fine-tuning: big optimizer state.
+  config.batch_size = 32
+  _, plain = summary.summarize(config, num_classes=5)
+  config.sharding.preset, config.sharding.fsdp_min_bytes, config.optim.accum_steps = 'fsdp', 2**12, 4
+  _, small = summary.summarize(config, num_classes=5)
+  assert small['train_step_memory']['argument'] < plain['train_step_memory']['argument'] / 2
+  assert small['train_step_bytes'] < plain['train_step_bytes']
+  assert small['padded_batch'] == 32 and small['accum_steps'] == 4
 
 
 def test_full_finetune_costs_about_three_forwards():
