@@ -48,7 +48,10 @@ def _placed(tree, shardings):
   return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), tree, shardings)
 
 
-def summarize(config, num_classes: int, scheduler: str = 'memory_optimized') -> tuple[str, dict]:
+def plan(config, num_classes: int, scheduler: str = 'memory_optimized') -> dict:
+  """The trainer's programs for `config` on this process's devices, compiled, with their inputs:
+  train (compiled), evaluation (compiled), state, frozen, batch, eval_batch, task (sharded abstract
+  values), and mesh, model, labels, shapes, trainable, frozen_shapes, options for the caller."""
   checked = config.copy_and_resolve_references()
   with checked.unlocked():
     checked.model.init = ''  # Weights are never read here; everything else is validated as a run would.
@@ -76,18 +79,26 @@ def summarize(config, num_classes: int, scheduler: str = 'memory_optimized') -> 
                                       batch, task, compiler_options=options)
 
   params = partition.merge(state['trainable'], frozen_a)
-  loss_fn, kw = losses.get_loss(config.loss.name), tasks.loss_kwargs(config)
-
-  def forward(params, batch, task):
-    return loss_fn(model, params, batch, task, rng=jax.random.PRNGKey(0), train=False, **kw)[0]
-
-  fwd = jax.jit(forward).lower(params, batch, task).compile(options)
   clip = pipeline.ClipSpec(arch.vision.num_frames, arch.vision.image_size, tuple(arch.mean), tuple(arch.std))
   evaluator = evaluate.Evaluator(config, model, mesh, None, clip, jax.process_index(), pcount)
   eval_batch = batching.abstract_eval_batch(config, arch, mesh, pcount)
   class_emb = jax.ShapeDtypeStruct((num_classes, arch.embed_dim), jax.numpy.float32, sharding=repl)
   evaluation = evaluator.score.lower(params, eval_batch, class_emb).compile(options)
+  return dict(train=train, evaluation=evaluation, state=state, frozen=frozen_a, params=params, batch=batch,
+              eval_batch=eval_batch, task=task, mesh=mesh, model=model, labels=labels, shapes=shapes,
+              trainable=trainable, frozen_shapes=frozen, options=options)
 
+
+def summarize(config, num_classes: int, scheduler: str = 'memory_optimized') -> tuple[str, dict]:
+  """(parameter table, the JSON result) of `plan`, plus the forward pass's FLOPs on the same shardings."""
+  p = plan(config, num_classes, scheduler)
+  train, evaluation, state, batch, mesh = p['train'], p['evaluation'], p['state'], p['batch'], p['mesh']
+  model, loss_fn, kw = p['model'], losses.get_loss(config.loss.name), tasks.loss_kwargs(config)
+
+  def forward(params, batch, task):
+    return loss_fn(model, params, batch, task, rng=jax.random.PRNGKey(0), train=False, **kw)[0]
+
+  fwd = jax.jit(forward).lower(p['params'], batch, p['task']).compile(p['options'])
   train_mem, eval_mem = programs.memory(train), programs.memory(evaluation)
   fwd_flops, step_flops = compilation.flops(fwd), compilation.flops(train)
   result = {
@@ -96,16 +107,16 @@ def summarize(config, num_classes: int, scheduler: str = 'memory_optimized') -> 
       'train_step_bytes': train_mem['bytes'], 'eval_step_bytes': eval_mem['bytes'],
       'train_step_memory': train_mem, 'eval_step_memory': eval_mem,
       'memory_source': f'XLA:CPU memory analysis ({train_mem["source"]}), {scheduler} scheduler',
-      'trainable_params': partition.count(trainable), 'frozen_params': partition.count(frozen),
+      'trainable_params': partition.count(p['trainable']), 'frozen_params': partition.count(p['frozen_shapes']),
       'optimizer_state_floats': step.optimizer_floats(state['opt']),
       'forward_flops': fwd_flops, 'train_step_flops': step_flops,
       'train_step_over_forward': step_flops / fwd_flops if fwd_flops else None,
       'batch': config.batch_size, 'padded_batch': batch['mask'].shape[0],
-      'eval_batch': config.eval.batch_size, 'padded_eval_batch': eval_batch['mask'].shape[0],
+      'eval_batch': config.eval.batch_size, 'padded_eval_batch': p['eval_batch']['mask'].shape[0],
       'accum_steps': config.optim.accum_steps, 'dtype': config.model.dtype, 'remat': config.model.remat,
       'sharding': config.sharding.preset, 'num_classes': num_classes, 'backend': jax.default_backend(),
   }
-  return partition.table(shapes, labels), result
+  return partition.table(p['shapes'], p['labels']), result
 
 
 def num_classes_of(config) -> int:
