@@ -12,13 +12,14 @@ fingerprint mismatch on resume is an error.
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import traverse_util
+
+from msta_jax import paths
 
 
 def fingerprint(params: dict) -> str:
@@ -37,10 +38,10 @@ class Checkpointer:
   def __init__(self, workdir: str, *, keep: int, async_save: bool):
     items = ('state', 'data', 'meta')
     self.last = ocp.CheckpointManager(
-        os.path.join(os.path.abspath(workdir), 'checkpoints'), item_names=items,
+        paths.resolve(workdir) / 'checkpoints', item_names=items,
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save))
     self.best = ocp.CheckpointManager(
-        os.path.join(os.path.abspath(workdir), 'best'), item_names=items,
+        paths.resolve(workdir) / 'best', item_names=items,
         options=ocp.CheckpointManagerOptions(max_to_keep=1, best_fn=lambda m: m['val_top1'], best_mode='max',
                                              enable_async_checkpointing=async_save))
 

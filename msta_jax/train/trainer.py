@@ -24,6 +24,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from msta_jax import models
+from msta_jax import paths
 from msta_jax.data import pipeline, prepare, transforms
 from msta_jax.train import batching
 from msta_jax.train import checkpointing
@@ -53,14 +54,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # Setup: validation of the config, mesh, writers.
   # ####################################################################################################
   from_config.validate(config)
-  os.makedirs(workdir, exist_ok=True)
+  paths.resolve(workdir).mkdir(parents=True, exist_ok=True)  # Also a gs:// URL (never os.path.abspath).
   mesh = sharding.make_mesh(config)
   pid, pcount = jax.process_index(), jax.process_count()
   writer = outputs.metric_writer(workdir, pid)
   _note('%d processes, %d devices, mesh %s', pcount, jax.device_count(), dict(mesh.shape))
   if pid == 0:
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(sort_keys=True, indent=1))
+    (paths.resolve(workdir) / 'config.json').write_text(config.to_json_best_effort(sort_keys=True, indent=1))
 
   # ####################################################################################################
   # Data: build what can be generated (the synthetic set), open the splits.
