@@ -16,7 +16,8 @@ decide the real peak.
 Prints trainable / frozen parameters per module, then, LAST, one JSON object: devices, mesh,
 per_device_bytes (the larger of the train and eval steps), train_step_bytes, eval_step_bytes,
 memory_source, trainable_params, frozen_params, optimizer_state_floats, forward_flops,
-train_step_flops (per device), train_step_over_forward, batch / padded_batch (train),
+train_step_flops (per device; with accum_steps > 1 XLA's cost analysis counts the micro-batch
+loop's body once), train_step_over_forward, batch / padded_batch (train),
 eval_batch / padded_eval_batch, accum_steps, dtype, remat, sharding.
 """
 from __future__ import annotations
@@ -102,7 +103,7 @@ def summarize(config, num_classes: int, scheduler: str = 'memory_optimized') -> 
   train_mem, eval_mem = programs.memory(train), programs.memory(evaluation)
   fwd_flops, step_flops = compilation.flops(fwd), compilation.flops(train)
   result = {
-      'devices': jax.device_count(), 'processes': pcount, 'mesh': dict(mesh.shape),
+      'devices': jax.device_count(), 'processes': jax.process_count(), 'mesh': dict(mesh.shape),
       'per_device_bytes': max(train_mem['bytes'] or 0, eval_mem['bytes'] or 0) or None,
       'train_step_bytes': train_mem['bytes'], 'eval_step_bytes': eval_mem['bytes'],
       'train_step_memory': train_mem, 'eval_step_memory': eval_mem,

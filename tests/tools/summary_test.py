@@ -1,5 +1,6 @@
 """The summary tool: counts, optimizer floats, FLOPs ratio; tiny configs plus one full-size run."""
 import json
+import os
 import subprocess
 import sys
 
@@ -51,12 +52,27 @@ def test_full_finetune_costs_about_three_forwards():
   assert result['frozen_params'] == 0 and result['train_step_over_forward'] > 2.5
 
 
+# Full size at 16 devices (a v4-32 / v5e-16), with the memory each config must fit (BENCHMARKS.md, "Memory
+# per device"). The two configs with a target run in the suite (a few minutes); set MSTA_FULL_SIZE=1 for
+# the other three acceptance configs.
+FULL_SIZE = {'k400_supervised': 32 * 2**30, 'ssv2_fewshot': 16 * 2**30}
+MORE = ('hmdb_fewshot', 'k400_b2n', 'k400_zeroshot')
+
+
 @pytest.mark.slow
-def test_cli_full_size_ssv2_fewshot():
-  out = subprocess.run([sys.executable, '-m', 'msta_jax.tools.summary', '--config=configs/ssv2_fewshot.py'],
-                       capture_output=True, text=True, check=True)
+@pytest.mark.parametrize('name', list(FULL_SIZE) + list(MORE))
+def test_cli_full_size_at_16_devices(name):
+  if name in MORE and not os.environ.get('MSTA_FULL_SIZE'):
+    pytest.skip('set MSTA_FULL_SIZE=1 to compile this config at full size too')
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=16')
+  out = subprocess.run([sys.executable, '-m', 'msta_jax.tools.summary', f'--config=configs/{name}.py'],
+                       capture_output=True, text=True, check=True, env=env)
   result = json.loads(out.stdout.strip().splitlines()[-1])
-  assert result['trainable_params'] == 1_744_000 and result['frozen_params'] == 149_603_841
-  assert result['optimizer_state_floats'] == 3_488_000
-  assert result['train_step_over_forward'] < 2.0
-  assert result['num_classes'] == 174 and result['batch'] == 32
+  assert result['devices'] == 16 and result['mesh'] == {'data': 16, 'model': 1}
+  assert 0 < result['per_device_bytes'] < FULL_SIZE.get(name, 80 * 2**30)
+  if name == 'ssv2_fewshot':
+    assert result['trainable_params'] == 1_744_000 and result['frozen_params'] == 149_603_841
+    assert result['optimizer_state_floats'] == 3_488_000 and result['num_classes'] == 174
+    assert (result['batch'], result['padded_batch'], result['padded_eval_batch']) == (32, 32, 16)
+  if name == 'k400_supervised':
+    assert (result['padded_batch'], result['accum_steps'], result['remat']) == (512, 2, True)
