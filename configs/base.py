@@ -93,6 +93,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Parameter placement (msta_jax/train/sharding.py): rules first, the preset for the rest.
   c.sharding = ml_collections.ConfigDict(dict(
       preset='replicated',         # 'replicated' or 'fsdp' (parameters and optimizer moments over 'data').
-      rules=(),                    # (regex, partition spec) on '/' parameter paths, e.g. ('.*/kernel', (None, 'model')).
+      rules=(),                    # (regex, partition spec) on '/' paths, e.g. ('.*/kernel', (None, 'model')).
       fsdp_min_bytes=2**20))       # fsdp: smaller leaves stay replicated.
   return c
