@@ -61,6 +61,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optim = ml_collections.ConfigDict(dict(
       lr=1e-3, weight_decay=1e-3, b1=0.9, b2=0.999, eps=1e-8, schedule='cosine', warmup_epochs=5.0,
       epochs=50.0, grad_clip=0.0, lr_min_ratio=0.0, lr_after_step=False,
+      accum_steps=1,               # Micro-batches per step (memory); classification loss only.
       skip_nonfinite=0))            # Skip at most this many non-finite steps (state unchanged); 0: stop at the first.
   c.total_steps = 0                # 0: epochs x steps per epoch.
   c.batch_size = 32                # Global batch, split over the 'data' mesh axis.
@@ -110,5 +111,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.distributed = ml_collections.ConfigDict(dict(peer_timeout_s=120))
   c.export_backbone = False        # Also save the final full model with models.save (pre-training).
   c.mesh = (('data', -1), ('model', 1))
-  c.sharding = (('.*', ()),)       # (regex, partition spec) on parameter paths; () = replicated.
+  # Parameter placement (msta_jax/train/sharding.py): rules first, the preset for the rest.
+  c.sharding = ml_collections.ConfigDict(dict(
+      preset='replicated',         # 'replicated' or 'fsdp' (parameters and optimizer moments over 'data').
+      rules=(),                    # (regex, partition spec) on '/' paths, e.g. ('.*/kernel', (None, 'model')).
+      fsdp_min_bytes=2**20))       # fsdp: smaller leaves stay replicated.
   return c

@@ -29,4 +29,5 @@ def get_config(arg: str | None = None):
   c.batch_size = 32
   c.eval.update(every_epochs=2.0, batch_size=32, clips=1, crops=1, resize='squash')
   c.log_every_steps = 24
+  c.sharding.fsdp_min_bytes = 2**12  # Tiny leaves: with --config.sharding.preset=fsdp the adapters split too.
   return recipes.apply(c, args.recipe)

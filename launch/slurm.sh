@@ -3,7 +3,11 @@
 # its node; process 0's node is the coordinator, the process id is SLURM_PROCID. Submits it with sbatch.
 #
 #   bash launch/slurm.sh --nodes=2 [--gpus_per_node=8] [--partition=P] [--account=A] [--time=24:00:00] \
-#       [--port=12355] [--job_name=msta] [--dry_run] -- --config=configs/FILE.py[:args] --workdir=/shared/DIR ...
+#       [--port=12355] [--job_name=msta] [--cpus_per_task=N] [--dry_run] -- --config=configs/FILE.py[:args] --workdir=/shared/DIR ...
+#
+# Each node is allocated whole (--exclusive) and its one task gets every CPU of the node
+# (srun --cpus-per-task=$SLURM_CPUS_ON_NODE): the input pipeline decodes video on them. --cpus_per_task=N
+# asks for N instead.
 #
 # The script is saved as <workdir>/slurm_job.sh (logs: <workdir>/slurm-<jobid>.out). The repository, its
 # .venv, the data and the workdir must be on a filesystem every node shares. --dry_run prints the script
@@ -11,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source launch/lib.sh
-nodes=""; gpus=8; partition=""; account=""; time_limit="24:00:00"; port=12355; name=msta; dry=0
+nodes=""; gpus=8; cpus=""; partition=""; account=""; time_limit="24:00:00"; port=12355; name=msta; dry=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes=*) nodes="${1#*=}";;
@@ -21,6 +25,7 @@ while [ $# -gt 0 ]; do
     --time=*) time_limit="${1#*=}";;
     --port=*) port="${1#*=}";;
     --job_name=*) name="${1#*=}";;
+    --cpus_per_task=*) cpus="${1#*=}";;
     --dry_run) dry=1;;
     --) shift; break;;
     *) echo "unknown option $1 (options before --, main's flags after it)" >&2; exit 2;;
@@ -37,10 +42,12 @@ script="#!/usr/bin/env bash
 #SBATCH --nodes=$nodes
 #SBATCH --ntasks-per-node=1
 #SBATCH --gpus-per-node=$gpus
+#SBATCH --exclusive
 #SBATCH --time=$time_limit
 #SBATCH --output=$workdir/slurm-%j.out"
 [ -n "$partition" ] && script+=$'\n'"#SBATCH --partition=$partition"
 [ -n "$account" ] && script+=$'\n'"#SBATCH --account=$account"
+[ -n "$cpus" ] && script+=$'\n'"#SBATCH --cpus-per-task=$cpus"
 # What each task runs; single-quoted in the script, so SLURM_PROCID is expanded by each task, not by the
 # batch shell (which only exports the coordinator).
 task="$PY -m msta_jax.main$args --coordinator_address=\$coordinator"
@@ -50,7 +57,7 @@ set -euo pipefail
 cd $(printf '%q' "$repo")
 export coordinator=\$(scontrol show hostnames \"\$SLURM_JOB_NODELIST\" | head -n 1):$port
 export USE_TF=0 TF_CPP_MIN_LOG_LEVEL=2
-srun --kill-on-bad-exit=1 bash -c '${task//\'/\'\\\'\'}'
+srun --kill-on-bad-exit=1 --cpus-per-task=${cpus:-\$SLURM_CPUS_ON_NODE} bash -c '${task//\'/\'\\\'\'}'
 "
 if [ "$dry" = 1 ]; then
   printf '%s' "$script"

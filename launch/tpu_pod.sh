@@ -2,25 +2,32 @@
 # A Cloud TPU pod slice: the SAME command on every worker over `gcloud ... ssh --worker=all`; each worker
 # runs one process and `--distributed` lets JAX find its peers (jax.distributed.initialize()).
 #
-#   bash launch/tpu_pod.sh --tpu=NAME --zone=ZONE [--project=P] [--repo=~/msta_jax] [--dry_run] \
+#   bash launch/tpu_pod.sh --tpu=NAME --zone=ZONE [--project=P] [--repo=~/msta_jax] [--dry_run] --install
+#   bash launch/tpu_pod.sh --tpu=NAME --zone=ZONE [--project=P] [--repo=...] [--log_dir=DIR] [--dry_run] \
 #       -- --config=configs/FILE.py[:args] --workdir=/shared/DIR [--config.KEY=VALUE ...]
-#   bash launch/tpu_pod.sh --tpu=NAME --zone=ZONE [--project=P] [--repo=...] [--dry_run] --install
+#   bash launch/tpu_pod.sh --tpu=NAME --zone=ZONE [--project=P] [--dry_run] --kill
 #
-# --install creates <repo>/.venv and installs msta_jax[tpu] on every worker (the repository must already be
-# at <repo> on each). The workdir, config.data.data_dir and the weights must be at the same path on every
-# worker (a shared filesystem: checkpoints are written by all processes). --dry_run prints the gcloud
-# command and runs nothing.
+# --install makes <repo>/.venv with Python 3.11 from uv (installed with pip from the package index when the
+# worker has none; stock TPU VM images ship Python 3.10) and installs msta_jax[tpu] into it, then checks the
+# version; it fails with a message naming what is missing. The repository must already be at <repo> on each
+# worker. A run starts DETACHED on every worker (nohup, the ssh returns at once) and logs to
+# <log_dir>/worker_<hostname>.log (log_dir: the workdir; for a gs:// workdir, <repo>/logs). --kill frees
+# the TPU: it kills every process holding the chips' device files (a stale run, a notebook). The workdir,
+# config.data.data_dir and the weights must be at the same path on every worker. --dry_run prints the
+# gcloud command and runs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source launch/lib.sh
-tpu=""; zone=""; project=""; repo='~/msta_jax'; dry=0; install=0
+tpu=""; zone=""; project=""; repo='~/msta_jax'; dry=0; mode=run; log_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --tpu=*) tpu="${1#*=}";;
     --zone=*) zone="${1#*=}";;
     --project=*) project="${1#*=}";;
     --repo=*) repo="${1#*=}";;
-    --install) install=1;;
+    --log_dir=*) log_dir="${1#*=}";;
+    --install) mode=install;;
+    --kill) mode=kill;;
     --dry_run) dry=1;;
     --) shift; break;;
     *) echo "unknown option $1 (options before --, main's flags after it)" >&2; exit 2;;
@@ -28,13 +35,22 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$tpu" ] && [ -n "$zone" ] || { echo "pass --tpu=NAME and --zone=ZONE" >&2; exit 2; }
-if [ "$install" = 1 ]; then
-  remote="cd $repo && python3 -m venv .venv && .venv/bin/pip install -q -e '.[tpu]'"
-else
-  require_workdir " (a path every worker shares)" "$@"
-  args=$(printf ' %q' "$@")
-  remote="cd $repo && USE_TF=0 TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python -m msta_jax.main$args --distributed"
-fi
+case "$mode" in
+  install)
+    remote="cd $repo && { command -v uv >/dev/null || python3 -m pip install --user -q uv; } && export PATH=\$HOME/.local/bin:\$PATH"
+    remote+=" && uv venv -q --python 3.11 .venv && uv pip install -q --python .venv/bin/python -e '.[tpu]'"
+    remote+=" && .venv/bin/python -c 'import sys; assert sys.version_info >= (3, 11), sys.version'"
+    remote+=" || { echo \"msta_jax: no Python >= 3.11 venv at $repo/.venv on \$(hostname): install uv (python3 -m pip install --user uv) and rerun --install\" >&2; exit 1; }";;
+  kill)
+    remote="sudo lsof -t /dev/accel* /dev/vfio/* 2>/dev/null | sort -u | xargs -r sudo kill -9; echo \"\$(hostname): TPU free\"";;
+  run)
+    require_workdir " (a path every worker shares)" "$@"
+    case "$workdir" in *://*) log_dir="${log_dir:-$repo/logs}";; *) log_dir="${log_dir:-$workdir}";; esac
+    args=$(printf ' %q' "$@")
+    tilde='~'; logs=$(printf '%q' "$log_dir"); logs="${logs/#\\~/$tilde}"  # A leading ~ expands on the worker.
+    remote="cd $repo && mkdir -p $logs && nohup env USE_TF=0 TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python -m msta_jax.main$args"
+    remote+=" --distributed > $logs/worker_\$(hostname).log 2>&1 < /dev/null &";;
+esac
 cmd=(gcloud compute tpus tpu-vm ssh "$tpu" "--zone=$zone")
 [ -n "$project" ] && cmd+=("--project=$project")
 cmd+=(--worker=all "--command=$remote")
@@ -43,4 +59,5 @@ if [ "$dry" = 1 ]; then  # The remote command single-quoted, so the line can be 
   printf '%q ' "${cmd[@]:0:${#cmd[@]}-1}"; echo "--command=$sq"
   exit 0
 fi
-exec "${cmd[@]}"
+"${cmd[@]}"
+[ "$mode" = run ] && echo "started on every worker of $tpu; logs: $log_dir/worker_<hostname>.log"

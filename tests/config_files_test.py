@@ -14,7 +14,7 @@ def test_load_applies_args_and_overrides_and_locks():
 
 def test_unknown_keys_and_bad_arguments_are_named():
   with pytest.raises(ValueError, match=r"unknown config key 'optim.learning_rate' \(run-1\): config.optim has "
-                                       r"\['b1', 'b2', 'epochs'"):
+                                       r"\['accum_steps', 'b1', 'b2', 'epochs'"):
     config_files.load('configs/tiny.py', ['--config.optim.learning_rate=1'], where='run-1')
   with pytest.raises(ValueError, match=r"unknown config key 'msta.bottleneck.x': config.msta.bottleneck has \[\]"):
     config_files.check_argv(['main', '--config=configs/tiny.py', '--config.msta.bottleneck.x=1'])

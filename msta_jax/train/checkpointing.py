@@ -38,6 +38,8 @@ TMP_MARK = '.orbax-checkpoint-tmp'
 class CheckpointError(RuntimeError):
   """A checkpoint could not be written, or none of the existing ones restores."""
 
+from msta_jax import paths
+
 
 def fingerprint(params: dict) -> str:
   """sha256 over sorted parameter paths, shapes, dtypes and bytes (host copies)."""
@@ -54,10 +56,10 @@ class Checkpointer:
 
   def __init__(self, workdir: str, *, keep: int, async_save: bool):
     items = ('state', 'data', 'meta')
-    self.workdir = os.path.abspath(workdir)
-    self.dirs = {k: os.path.join(self.workdir, k) for k in ('checkpoints', 'best')}
+    self.workdir = paths.resolve(workdir)  # A gs:// URL stays one (paths.py); local paths become absolute.
+    self.dirs = {k: self.workdir / k for k in ('checkpoints', 'best')}
     for d in self.dirs.values():
-      leftovers = sorted(n for n in os.listdir(d) if TMP_MARK in n) if os.path.isdir(d) else []
+      leftovers = sorted(p.name for p in d.iterdir() if TMP_MARK in p.name) if d.is_dir() else []
       if leftovers:
         logging.warning('%s: unfinished saves of an interrupted run (Orbax removes them; committed steps are kept): %s',
                         d, leftovers)

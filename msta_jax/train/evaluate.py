@@ -23,6 +23,7 @@ from jax.sharding import PartitionSpec as P
 from msta_jax import compilation
 from msta_jax import files
 from msta_jax.data import normalize, pipeline
+from msta_jax.train import batching
 from msta_jax.train import losses
 
 
@@ -169,7 +170,8 @@ class Evaluator:
     else:
       ids, _ = self.tok([self.config.loss.template.format(c) for c in src.classes])
       class_emb = class_embeddings(self.text, params, ids)
-    batches = pipeline.eval_batches(src, global_batch=self.config.eval.batch_size, clip=self.clip, clips=views[0],
+    global_batch = batching.eval_size(self.config, self.mesh, self.pcount)  # The recipe's, padded to the mesh.
+    batches = pipeline.eval_batches(src, global_batch=global_batch, clip=self.clip, clips=views[0],
                                     crops=views[1], resize=self.config.eval.resize, process_index=self.pid,
                                     process_count=self.pcount, num_threads=self.config.data.num_threads,
                                     sampler=self.config.eval.get('test_sampler', 'fixed'), seed=self.config.seed)

@@ -16,6 +16,7 @@ from msta_jax.data import test_sampling
 from msta_jax.train import losses
 from msta_jax.train import partition
 from msta_jax.train import schedules
+from msta_jax.train import sharding
 
 DTYPES = precision.COMPUTE_DTYPES  # float16 is refused with its reason (models/precision.py).
 
@@ -113,9 +114,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
                          f'{config.model.name} has blocks 1..{layers} (a smaller model: the size=tiny argument '
                          'of a real-data config sets them together)')
   partition.check_rules(config.freeze)
-  for i, rule in enumerate(config.sharding):
-    if len(rule) != 2:
-      raise ValueError(f'config.sharding[{i}]={rule!r}; expected (regex, partition spec tuple)')
+  sharding.check(config.sharding)
+  if not isinstance(config.optim.accum_steps, int) or config.optim.accum_steps < 1:
+    raise ValueError(f'config.optim.accum_steps={config.optim.accum_steps!r}; expected an integer >= 1')
+  if config.optim.accum_steps > 1 and config.loss.name == 'contrastive':
+    raise ValueError('config.optim.accum_steps > 1 with the contrastive loss: every clip of the batch is a '
+                     'negative of every caption, so micro-batches would change the loss; use accum_steps=1')
   names = [n for n, _ in config.mesh]
   if sorted(names) != ['data', 'model'] or sum(1 for _, s in config.mesh if s == -1) > 1:
     raise ValueError(f"config.mesh={config.mesh!r}; expected (('data', n), ('model', m)) with at most one -1")

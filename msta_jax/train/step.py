@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from msta_jax.train import accumulate
 from msta_jax.train import partition
 
 State = dict[str, Any]
@@ -30,15 +31,19 @@ def init_state(trainable: dict, frozen: dict, tx: optax.GradientTransformation, 
 
 
 def train_step(state: State, frozen: dict, batch: dict, task: dict, *, model, tx: optax.GradientTransformation,
-               labels: dict, loss_fn: Callable, loss_kwargs: dict | None = None) -> tuple[State, dict]:
-  """One optimisation step. Returns (new state, metrics dict of scalars)."""
+               labels: dict, loss_fn: Callable, loss_kwargs: dict | None = None,
+               accum_steps: int = 1) -> tuple[State, dict]:
+  """One optimisation step (over `accum_steps` micro-batches). Returns (new state, metrics of scalars)."""
   rng = jax.random.fold_in(state['rng'], state['step'])
 
-  def objective(trainable):
+  def objective(trainable, batch, rng):
     params = partition.merge(trainable, frozen)
     return loss_fn(model, params, batch, task, rng=rng, train=True, **(loss_kwargs or {}))
 
-  (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state['trainable'])
+  if accum_steps == 1:
+    (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state['trainable'], batch, rng)
+  else:
+    (loss, metrics), grads = accumulate.value_and_grad(objective, state['trainable'], batch, rng, accum_steps)
   full_grads = partition.merge(grads, jax.tree.map(jnp.zeros_like, frozen))
   full_params = partition.merge(state['trainable'], frozen)
   updates, opt = tx.update(full_grads, state['opt'], full_params)
@@ -71,7 +76,7 @@ def abstract_task(cfg, num_classes: int, *, descriptions: bool) -> dict[str, Any
 
 
 def make_train_step(**static) -> Callable:
-  """train_step with its static arguments (model, tx, labels, loss_fn, loss_kwargs) bound."""
+  """train_step with its static arguments (model, tx, labels, loss_fn, loss_kwargs, accum_steps) bound."""
   return functools.partial(train_step, **static)
 
 

@@ -27,7 +27,9 @@ from jax.sharding import PartitionSpec as P
 
 from msta_jax import files
 from msta_jax import models
+from msta_jax import paths
 from msta_jax.data import bad_records, counts, pipeline, prepare, transforms
+from msta_jax.train import batching
 from msta_jax.train import checkpointing
 from msta_jax.train import device_metrics
 from msta_jax.train import evaluate
@@ -40,6 +42,7 @@ from msta_jax.train import nonfinite
 from msta_jax.train import outputs
 from msta_jax.train import partition
 from msta_jax.train import preemption
+from msta_jax.train import programs
 from msta_jax.train import run_identity
 from msta_jax.train import sharding
 from msta_jax.train import step as step_lib
@@ -75,13 +78,17 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # Setup: validation of the config, mesh, writers.
   # ####################################################################################################
   from_config.validate(config)
-  os.makedirs(workdir, exist_ok=True)
+  paths.resolve(workdir).mkdir(parents=True, exist_ok=True)  # Also a gs:// URL (never os.path.abspath).
   mesh = sharding.make_mesh(config)
   pid, pcount = jax.process_index(), jax.process_count()
   writer = outputs.metric_writer(workdir, pid)
   _note('%d processes, %d devices, mesh %s', pcount, jax.device_count(), dict(mesh.shape))
   if pid == 0:
-    files.write_atomic(os.path.join(workdir, 'config.json'), config.to_json_best_effort(sort_keys=True, indent=1))
+    text = config.to_json_best_effort(sort_keys=True, indent=1)
+    if paths.is_url(workdir):  # An object store writes a single object atomically.
+      (paths.resolve(workdir) / 'config.json').write_text(text)
+    else:
+      files.write_atomic(os.path.join(workdir, 'config.json'), text)
 
   # ####################################################################################################
   # Data: build what can be generated (the synthetic set), open the splits.
@@ -164,10 +171,11 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   trainable_sh = sharding.param_shardings(trainable, config.sharding, mesh)
   frozen_sh = sharding.param_shardings(frozen, config.sharding, mesh)
   abstract_state = jax.eval_shape(lambda t, f: step_lib.init_state(t, f, tx, rng_state), trainable, frozen)
-  state_sh = {'trainable': trainable_sh, 'opt': jax.tree.map(lambda _: repl, abstract_state['opt']),
-              'step': repl, 'rng': repl}
+  state_sh = sharding.state_shardings(abstract_state, trainable_sh, mesh)
+  _note('sharding %s: %s', config.sharding.preset, sharding.describe(
+      {'trainable': trainable_sh, 'optimizer state': state_sh['opt'], 'frozen': frozen_sh}))
   frozen = jax.device_put(frozen, frozen_sh)
-  frozen_fp = checkpointing.fingerprint(frozen)
+  frozen_fp = checkpointing.fingerprint(sharding.to_host(frozen))  # Every process: may gather.
   task = jax.device_put({k: jnp.asarray(v) for k, v in task.items()}, repl)
 
   # ####################################################################################################
@@ -199,29 +207,16 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # ####################################################################################################
   # The train step, compiled ahead of time; its memory analysis logged before step 1.
   # ####################################################################################################
-  loss_fn = losses.get_loss(config.loss.name)
-  loss_kwargs = tasks.loss_kwargs(config)
   train_step = None
   if loader is not None and start < total_steps:
-    batch_abstract = step_lib.abstract_batch(arch, loader.global_batch, captions=config.loss.name == 'contrastive',
-                                             sharding=NamedSharding(mesh, P('data')))
+    batch_abstract = batching.abstract_train_batch(config, arch, mesh, pcount)  # Padded to fit the mesh.
     batch_abstract = feed_lib.wire_batch(batch_abstract, loader.video_dtype)  # Pixels normalised in the step.
-    step_fn = step_lib.make_train_step(model=model, tx=tx, labels=labels, loss_fn=loss_fn, loss_kwargs=loss_kwargs)
-    step_fn = feed_lib.normalizing_step(step_fn, clip)
-    if config.optim.skip_nonfinite:
-      step_fn = nonfinite.guard(step_fn)
-    batch_sh = jax.tree.map(lambda x: x.sharding, batch_abstract)
-    batch_keys = tuple(batch_abstract)
-    train_step = jax.jit(step_fn, in_shardings=(state_sh, frozen_sh, batch_sh, jax.tree.map(lambda _: repl, task)),
-                         out_shardings=(state_sh, repl), donate_argnums=(0, 2))
-    with warnings.catch_warnings():  # The batch is donated to free it early; no output can reuse it.
-      warnings.filterwarnings('ignore', message='Some donated buffers were not usable')
-      train_step = train_step.lower(state, frozen, batch_abstract, task).compile()
+    batch_keys, local_rows = tuple(batch_abstract), batch_abstract['mask'].shape[0] // pcount
+    train_step = programs.compile_train_step(config, model, tx, labels, mesh, state_sh, frozen_sh, state, frozen,
+                                             batch_abstract, task, clip)
     _note(memory_check.check(train_step, config.memory_limit_bytes, config.batch_size))
-    mem = train_step.memory_analysis()
-    if mem is not None:
-      _note('train step memory: arguments %.1f MiB, temporaries %.1f MiB, outputs %.1f MiB',
-            mem.argument_size_in_bytes / 2**20, mem.temp_size_in_bytes / 2**20, mem.output_size_in_bytes / 2**20)
+    _note('global batch %d (%d padding rows); train step memory: %s', config.batch_size,
+          batch_abstract['mask'].shape[0] - config.batch_size, programs.memory_note(train_step))
 
   evaluator = evaluate.Evaluator(config, model, mesh, tok, clip, pid, pcount)
   evaluator.linear_probe_classes = train_src.classes if train_src is not None else None
@@ -243,7 +238,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
 
     def to_device(local):
       local = faults.batch(next(fed), local)
-      return _global(mesh, {k: local[k] for k in batch_keys})
+      return _global(mesh, batching.pad({k: local[k] for k in batch_keys}, local_rows))  # Factor labels: eval only.
     feed = feed_lib.DeviceFeed(loader, to_device)
   watch, first_loss = device_metrics.NonFiniteWatch(), None
 
@@ -342,7 +337,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
              'backbone_fingerprint': backbone_fp, 'method': config.method, 'steps': total_steps,
              'recipe': config.get('recipe', 'msta_jax'),
              'train_loss_this_process_run': losses_seen, 'test': {},
-             'frozen_unchanged': checkpointing.fingerprint(frozen) == frozen_fp, 'data': data_report,
+             'frozen_unchanged': checkpointing.fingerprint(sharding.to_host(frozen)) == frozen_fp, 'data': data_report,
              'nonfinite_skipped': meta['nonfinite_skipped'],
              'bad_records': bad_records.report(train_src, d.bad_records, feed.get_state() if feed else None)}
   for split, src in test_srcs.items():
@@ -357,11 +352,14 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   if len(config.eval.base_novel) == 2:
     base, novel = (results['test'][s]['top1'] for s in config.eval.base_novel)
     results['base_novel'] = {'base': base, 'novel': novel, 'hm': evaluate.harmonic_mean(base, novel)}
-  if pid == 0 and config.export_backbone:
-    outputs.export_backbone(os.path.join(workdir, 'backbone'), backbone, jax.device_get(params), backbone_params)
+  # Host copies on EVERY process (arrays may span hosts: the gather is collective), then process 0 writes.
+  host_trainable = sharding.to_host(partition.split(params, labels)[0])
+  host_all = sharding.to_host(params) if config.export_backbone else None
+  if pid == 0 and host_all is not None:
+    outputs.export_backbone(os.path.join(workdir, 'backbone'), backbone, host_all, backbone_params)
     results['backbone_export'] = os.path.join(workdir, 'backbone')
   if pid == 0:
-    outputs.write_outputs(workdir, config, model, jax.device_get(partition.split(params, labels)[0]), results)
+    outputs.write_outputs(workdir, config, model, host_trainable, results)
   writer.flush()
   ckpt.close()
   return results

@@ -67,12 +67,21 @@ def test_tpu_pod_runs_the_same_command_on_every_worker():
   assert argv[:8] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh', 'pod', '--zone=us-central2-b', '--project=p']
   assert argv[8] == '--worker=all' and argv[9].startswith('--command=') and len(argv) == 10
   remote = shlex.split(argv[9][len('--command='):])
-  assert remote[:3] == ['cd', '~/msta_jax', '&&']
-  assert remote[3:8] == ['USE_TF=0', 'TF_CPP_MIN_LOG_LEVEL=2', '.venv/bin/python', '-m', 'msta_jax.main']
-  assert remote[8:] == ARGS + ['--distributed']
+  # Detached (nohup, &), one log per worker under the workdir.
+  assert remote[:7] == ['cd', '~/msta_jax', '&&', 'mkdir', '-p', '/shared/runs/a b', '&&']
+  assert remote[7:14] == ['nohup', 'env', 'USE_TF=0', 'TF_CPP_MIN_LOG_LEVEL=2', '.venv/bin/python', '-m', 'msta_jax.main']
+  assert remote[14:] == ARGS + ['--distributed', '>', '/shared/runs/a b/worker_$(hostname).log', '2>&1', '<',
+                                '/dev/null', '&']
+  r = _sh('tpu_pod.sh', '--tpu=pod', '--zone=z', '--dry_run', '--', '--workdir=gs://b/run')
+  assert '> ~/msta_jax/logs/worker_$(hostname).log' in r.stdout  # A bucket workdir: logs beside the repo.
   r = _sh('tpu_pod.sh', '--tpu=pod', '--zone=z', '--repo=/opt/msta', '--dry_run', '--install')
-  assert shlex.split(shlex.split(r.stdout)[-1][len('--command='):]) == [
-      'cd', '/opt/msta', '&&', 'python3', '-m', 'venv', '.venv', '&&', '.venv/bin/pip', 'install', '-q', '-e', '.[tpu]']
+  install = shlex.split(r.stdout)[-1][len('--command='):]
+  assert install.startswith('cd /opt/msta && { command -v uv >/dev/null || python3 -m pip install --user -q uv; }')
+  for part in ("uv venv -q --python 3.11 .venv", "uv pip install -q --python .venv/bin/python -e '.[tpu]'",
+               "assert sys.version_info >= (3, 11)", '|| { echo "msta_jax: no Python >= 3.11 venv at /opt/msta/.venv'):
+    assert part in install
+  r = _sh('tpu_pod.sh', '--tpu=pod', '--zone=z', '--dry_run', '--kill')
+  assert 'lsof -t /dev/accel* /dev/vfio/*' in r.stdout and 'xargs -r sudo kill -9' in r.stdout
   assert _sh('tpu_pod.sh', '--tpu=pod', '--dry_run', '--', *ARGS).returncode == 2  # No --zone.
 
 
@@ -85,13 +94,17 @@ def test_slurm_job_gives_each_node_its_process_id(tmp_path, fake_bin):
           env={'PYTHON': str(bin_dir / 'python')})
   assert r.returncode == 0, r.stderr
   script = r.stdout
-  for line in ('#SBATCH --nodes=2', '#SBATCH --ntasks-per-node=1', '#SBATCH --gpus-per-node=4',
+  for line in ('#SBATCH --nodes=2', '#SBATCH --ntasks-per-node=1', '#SBATCH --gpus-per-node=4', '#SBATCH --exclusive',
                '#SBATCH --partition=gpu', f'#SBATCH --output={workdir}/slurm-%j.out'):
     assert line + '\n' in script
   assert script.rstrip().endswith(f'# submit: sbatch {workdir}/slurm_job.sh')
+  assert 'srun --kill-on-bad-exit=1 --cpus-per-task=$SLURM_CPUS_ON_NODE bash -c' in script  # Every CPU of the node.
+  pinned = _sh('slurm.sh', '--nodes=2', '--cpus_per_task=96', '--dry_run', '--', *args).stdout
+  assert '#SBATCH --cpus-per-task=96\n' in pinned and 'srun --kill-on-bad-exit=1 --cpus-per-task=96 bash' in pinned
   job = tmp_path / 'job.sh'
   job.write_text(script)
-  env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', SLURM_JOB_NODELIST='node[7-8]', SLURM_NTASKS='2')
+  env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', SLURM_JOB_NODELIST='node[7-8]', SLURM_NTASKS='2',
+             SLURM_CPUS_ON_NODE='64')
   done = subprocess.run(['bash', str(job)], capture_output=True, text=True, env=env, timeout=30)
   assert done.returncode == 0, done.stderr
   tail = ['--coordinator_address=node7:2222', '--num_processes=2']

@@ -1,5 +1,6 @@
 """The summary tool: counts, optimizer floats, FLOPs ratio; tiny configs plus one full-size run."""
 import json
+import os
 import subprocess
 import sys
 
@@ -23,6 +24,24 @@ def test_tiny_summary_numbers():
   assert result['optimizer_state_floats'] == 2 * result['trainable_params']
   assert 1.0 < result['train_step_over_forward'] < 2.0
   assert table.splitlines()[-1].split()[1:] == [f"{result['trainable_params']:,}", f"{result['frozen_params']:,}"]
+  # The trainer's mesh and batch rule on the 8 test devices: batch 4 padded to 8, eval batch 8 as is.
+  assert result['devices'] == 8 and result['mesh'] == {'data': 8, 'model': 1}
+  assert (result['batch'], result['padded_batch'], result['padded_eval_batch']) == (4, 8, 8)
+  assert result['per_device_bytes'] == max(result['train_step_bytes'], result['eval_step_bytes']) > 0
+  assert 'memory_optimized scheduler' in result['memory_source']
+
+
+def test_fsdp_and_accumulation_lower_the_per_device_figure():
+  config = _tiny(ssv2_fewshot.get_config())
+  config.msta.first_block, config.msta.last_block = 1, 2
+  config.msta.enabled, config.freeze = False, (('.*', 'trainable'),)  # Full fine-tuning: big optimizer state.
+  config.batch_size = 32
+  _, plain = summary.summarize(config, num_classes=5)
+  config.sharding.preset, config.sharding.fsdp_min_bytes, config.optim.accum_steps = 'fsdp', 2**12, 4
+  _, small = summary.summarize(config, num_classes=5)
+  assert small['train_step_memory']['argument'] < plain['train_step_memory']['argument'] / 2
+  assert small['train_step_bytes'] < plain['train_step_bytes']
+  assert small['padded_batch'] == 32 and small['accum_steps'] == 4
 
 
 def test_full_finetune_costs_about_three_forwards():
@@ -33,12 +52,27 @@ def test_full_finetune_costs_about_three_forwards():
   assert result['frozen_params'] == 0 and result['train_step_over_forward'] > 2.5
 
 
+# Full size at 16 devices (a v4-32 / v5e-16), with the memory each config must fit (BENCHMARKS.md, "Memory
+# per device"). The two configs with a target run in the suite (a few minutes); set MSTA_FULL_SIZE=1 for
+# the other three acceptance configs.
+FULL_SIZE = {'k400_supervised': 32 * 2**30, 'ssv2_fewshot': 16 * 2**30}
+MORE = ('hmdb_fewshot', 'k400_b2n', 'k400_zeroshot')
+
+
 @pytest.mark.slow
-def test_cli_full_size_ssv2_fewshot():
-  out = subprocess.run([sys.executable, '-m', 'msta_jax.tools.summary', '--config=configs/ssv2_fewshot.py'],
-                       capture_output=True, text=True, check=True)
+@pytest.mark.parametrize('name', list(FULL_SIZE) + list(MORE))
+def test_cli_full_size_at_16_devices(name):
+  if name in MORE and not os.environ.get('MSTA_FULL_SIZE'):
+    pytest.skip('set MSTA_FULL_SIZE=1 to compile this config at full size too')
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=16')
+  out = subprocess.run([sys.executable, '-m', 'msta_jax.tools.summary', f'--config=configs/{name}.py'],
+                       capture_output=True, text=True, check=True, env=env)
   result = json.loads(out.stdout.strip().splitlines()[-1])
-  assert result['trainable_params'] == 1_744_000 and result['frozen_params'] == 149_603_841
-  assert result['optimizer_state_floats'] == 3_488_000
-  assert result['train_step_over_forward'] < 2.0
-  assert result['num_classes'] == 174 and result['batch'] == 32
+  assert result['devices'] == 16 and result['mesh'] == {'data': 16, 'model': 1}
+  assert 0 < result['per_device_bytes'] < FULL_SIZE.get(name, 80 * 2**30)
+  if name == 'ssv2_fewshot':
+    assert result['trainable_params'] == 1_744_000 and result['frozen_params'] == 149_603_841
+    assert result['optimizer_state_floats'] == 3_488_000 and result['num_classes'] == 174
+    assert (result['batch'], result['padded_batch'], result['padded_eval_batch']) == (32, 32, 16)
+  if name == 'k400_supervised':
+    assert (result['padded_batch'], result['accum_steps'], result['remat']) == (512, 2, True)
