@@ -276,14 +276,16 @@ class StorageOptions:
     short_side: resize so the shorter side has this many pixels, keeping the aspect ratio (None: keep).
       Never upscales: a smaller video keeps its size. 256 leaves room for 224 crops.
     max_frames: store at most this many frames, evenly spaced in time over the whole clip (see
-      `_Keeper`). 64 = 8 per segment for the 8-segment sampler; a 10 s Kinetics clip keeps ~6 fps.
+      `_Keeper`). 80 = 10 per segment for the 8-segment sampler, so 10 test clips of 8 frames (HMDB's
+      protocol) land on distinct frames (64 gave only 8 distinct clips; docs/parity.md); a 10 s
+      Kinetics clip keeps ~8 fps.
     target_fps: optionally drop frames closer than 1/target_fps to the last kept one first (None: off).
     min_frames: fewer decoded frames than this rejects the video (`too_short`).
     keep_partial: store `partial` videos (still listed in the quarantine report) instead of dropping them.
     jpeg_quality: PIL JPEG quality of the stored frames.
   """
   short_side: int | None = 256
-  max_frames: int = 64
+  max_frames: int = 80
   target_fps: float | None = None
   min_frames: int = MIN_FRAMES
   keep_partial: bool = False

@@ -39,3 +39,13 @@ def test_vifi_multiview_short_videos_and_one_clip():
   np.testing.assert_array_equal(one[0], transforms.segment_indices(64, 8))
   with pytest.raises(ValueError, match=r"config.eval.test_sampler='random'; allowed"):
     test_sampling.clip_indices('random', 64, 8, 2, seed=0, index=0)
+
+
+def test_the_default_storage_gives_hmdb_ten_distinct_test_clips():
+  """Builder 1.1.0 stores enough frames for HMDB's test views (10 clips x 8 frames, configs/hmdb_fewshot.py)."""
+  from configs import hmdb_fewshot
+  from msta_jax.data import decode
+  c = hmdb_fewshot.get_config('shots=2')
+  stored = decode.StorageOptions().max_frames
+  picks = test_sampling.clip_indices('fixed', stored, c.model.num_frames, c.eval.clips, seed=0, index=0)
+  assert c.eval.clips == 10 and len({tuple(p) for p in picks}) == c.eval.clips
