@@ -309,7 +309,11 @@ def main(argv: Sequence[str]) -> int:
   status = 0
   try:
     run(members)
-  except (ValueError, FileNotFoundError, flags.Error) as e:  # Missing weights / datasets, bad values.
+  except from_config.WeightsMissingError as e:  # Said with this command's flags, not main's.
+    print(f'run_protocol: {from_config.WeightsMissingError(e.init, "--backbone=PATH", "--backbone=random")}',
+          file=sys.stderr)
+    status = 1
+  except (ValueError, FileNotFoundError, flags.Error) as e:  # Missing datasets, bad values.
     print(f'run_protocol: {e}', file=sys.stderr)
     status = 1
   finally:  # Whatever finished is summarised, also when a member failed or was interrupted.

@@ -86,6 +86,18 @@ _CHOICES = {
 }
 
 
+class WeightsMissingError(FileNotFoundError):
+  """The backbone weights a config names are not there. The message names the flags of the command the
+  user ran: `python -m msta_jax.main` passes its own; the protocol runner rebuilds it with its flags."""
+
+  def __init__(self, init: str, path_flag: str, random_flag: str):
+    self.init = init
+    super().__init__(
+        f'backbone weights {init!r}: no such file or directory. Download them (BUILD.md, "Pretrained '
+        f'weights") and pass {path_flag}, or train on a random init with {random_flag} (a real-data config '
+        'also takes the init=random or size=tiny argument)')
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks values a locked config cannot check by itself; errors name the key and what is allowed."""
   dtype(config)
@@ -97,11 +109,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.model.video_mode not in ('', 'frame_average', 'joint'):
     raise ValueError(f"config.model.video_mode={config.model.video_mode!r}; allowed: '', 'frame_average', 'joint'")
   if weights_path(config) and not os.path.exists(weights_path(config)):
-    raise FileNotFoundError(
-        f'config.model.init={config.model.init!r}: no such file or directory. Download the backbone weights '
-        '(BUILD.md, "Pretrained weights") and pass --config.model.init=PATH (launch/run_protocol.py: '
-        '--backbone=PATH), or train on a random init with --config.model.init=random (launch/run_protocol.py: '
-        '--backbone=random; a real-data config: the init=random or size=tiny argument)')
+    raise WeightsMissingError(config.model.init, '--config.model.init=PATH', '--config.model.init=random')
   if config.model.name not in models.CONFIGS and not weights_path(config):
     raise ValueError(f'config.model.name={config.model.name!r}; known: {sorted(models.CONFIGS)} '
                      '(or set config.model.init to a checkpoint)')

@@ -142,7 +142,8 @@ def test_default_weights_are_checked_when_a_run_starts(tmp_path, monkeypatch):
   viclip, clip = ssv2_fewshot.get_config(), ssv2_fewshot.get_config('backbone=clip')
   assert viclip.model.init == '~/.cache/msta_jax/weights/ViCLIP-B_InternVid-FLT-10M.pth'
   assert clip.model.init == '~/.cache/msta_jax/weights/clip-vit-base-patch16'
-  with pytest.raises(FileNotFoundError, match=r'Download the backbone weights \(BUILD.md, "Pretrained weights"\)'):
+  with pytest.raises(FileNotFoundError, match=r'Download them \(BUILD.md, "Pretrained weights"\) and pass '
+                     r'--config.model.init=PATH, or train on a random init with --config.model.init=random'):
     from_config.validate(viclip)
   path = tmp_path / 'weights.pth'
   path.write_bytes(b'')

@@ -80,7 +80,8 @@ def test_missing_weights_or_dataset_stop_before_any_run(capsys, tmp_path, monkey
   monkeypatch.setenv('HOME', str(tmp_path))
   common = ['--protocol=few_shot', '--dataset=ssv2', f'--workdir={tmp_path / "w"}', '--shots=2,4']
   rc, _, err = _main(capsys, *common)
-  assert rc == 1 and 'Download the backbone weights' in err
+  assert rc == 1 and 'Download them' in err and '--backbone=PATH' in err and '--backbone=random' in err
+  assert '--config.model.init' not in err  # The runner's own flags, not main's.
   rc, _, err = _main(capsys, *common, '--backbone=random', f'--config.data.data_dir={tmp_path}')
   assert rc == 1 and ('`python -m msta_jax.tools.build --dataset=ssv2 --protocol=few_shot '
                       f'--videos_dir=/path/to/ssv2/videos --data_dir={tmp_path}`') in err
