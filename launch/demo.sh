@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The embedded known-answer demo: no downloads, about 11 minutes on 2 idle CPU cores once .venv exists.
+# The embedded known-answer demo: no downloads, about 10 minutes on 2 idle CPU cores once .venv exists.
 #
 #   bash launch/demo.sh [--config.data.seed=7 ...]     (extra flags go to every run)
 #
