@@ -202,7 +202,7 @@ def test_missing_dataset_and_weights_stop_at_once_naming_what_to_do(tmp_path, mo
   from msta_jax.data import pipeline
   from msta_jax.train import trainer
   monkeypatch.setenv('HOME', str(tmp_path))
-  with pytest.raises(FileNotFoundError, match='Download the backbone weights'):
+  with pytest.raises(FileNotFoundError, match=r'Download them .* pass --config.model.init=PATH'):
     trainer.train_and_evaluate(ssv2_fewshot.get_config('shots=4'), str(tmp_path / 'a'))
   c = ssv2_fewshot.get_config('shots=4,init=random')
   c.data.data_dir = str(tmp_path / 'tfds')
