@@ -152,3 +152,14 @@ def canonical_state_dict(params: dict) -> dict[str, np.ndarray]:
       x = x.T
     out[key] = np.ascontiguousarray(x)
   return out
+
+
+def peak_rss_bytes() -> int:
+  """This process's peak resident memory (Linux VmHWM). Not `getrusage(RUSAGE_SELF).ru_maxrss`: Linux
+  keeps that across fork + exec, so a worker started from a large pytest process reports the parent's
+  peak (5.5 GB late in the full suite) instead of its own."""
+  with open('/proc/self/status') as f:
+    for line in f:
+      if line.startswith('VmHWM:'):
+        return int(line.split()[1]) * 1024
+  raise RuntimeError('/proc/self/status has no VmHWM line')

@@ -166,7 +166,7 @@ def main(fmt: str, seed: int, count: int, work: str) -> None:
     data = f.read()
   from tests import untrusted_files as uf
   rng = random.Random(seed)
-  start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  start = uf.peak_rss_bytes()
   outcomes = []
   for i in range(count):
     path = os.path.join(work, f'm{i}{os.path.splitext(base)[1]}')
@@ -180,7 +180,7 @@ def main(fmt: str, seed: int, count: int, work: str) -> None:
     except Exception as e:  # pylint: disable=broad-except
       outcomes.append(f'raw: {type(e).__name__}: {e}'[:300])
     os.remove(path)
-  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  peak = uf.peak_rss_bytes()
   print(json.dumps({'format': fmt, 'outcomes': outcomes, 'peak_over_start': peak - start,
                     'file_bytes': len(data), 'canary': os.path.exists(canary)}))
 

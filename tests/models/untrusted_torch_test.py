@@ -53,7 +53,8 @@ def test_hostile_files_stay_under_1_5_gib_in_a_3_gib_process(hostile):
           out.append('loaded')
         except torch_pickle.TorchFileError as e:
           out.append(type(e).__name__)
-      print(json.dumps({{'errors': out, 'peak': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
+      from tests import untrusted_files
+      print(json.dumps({{'errors': out, 'peak': untrusted_files.peak_rss_bytes()}}))
   ''')
   res = subprocess.run([sys.executable, '-c', script, *paths], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, 'PYTHONPATH': ROOT, 'JAX_PLATFORMS': 'cpu'}, timeout=300)
