@@ -5,6 +5,7 @@ scripts of benchmarks/gpu_suite.sh import. The whole suite at tiny sizes under t
     PYTHONPATH=benchmarks/gpu_image SUITE_SMOKE=1 PYTHON=.venv/bin/python bash benchmarks/gpu_suite.sh
 
 (about 80 s of CPU time, too long for the suite; BENCHMARKS.md)."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -15,7 +16,9 @@ BLOCK = os.path.join(ROOT, 'benchmarks', 'gpu_image')
 _PROBE = """
 import sys
 sys.argv = ['train_step']
-import train_step, pytorch_step
+import train_step
+if TORCH:  # The GPU image has torch; the newest-stack test venv has none (tests/torch_or_skip.py).
+  import pytorch_step
 from msta_jax import models
 from msta_jax.models import tokenizer
 from msta_jax.train import step, losses, from_config
@@ -24,6 +27,9 @@ absent = [m for m in ('tensorflow', 'tensorflow_datasets', 'clu', 'av', 'grain',
           if sys.modules.get(m) is not None]
 print('OK', tokenizer.FTFY, ids[0].tolist(), absent)
 """
+
+
+TORCH = importlib.util.find_spec('torch') is not None
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
@@ -39,6 +45,6 @@ def test_the_block_makes_the_absent_packages_unimportable():
 
 
 def test_model_train_step_and_benchmarks_import_without_the_absent_packages():
-  done = _run(_PROBE)
+  done = _run(f'TORCH = {TORCH}\n' + _PROBE)
   assert done.returncode == 0, done.stderr[-3000:]
   assert done.stdout.strip().splitlines()[-1] == 'OK False [49406, 320, 1455, 539, 23935, 269, 49407, 0] []'
