@@ -87,6 +87,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                                    # -1: one per core less two (pipeline.default_num_workers), 0: threads only.
       bad_records='error',         # A training record that fails to read/decode: 'error' (names shard and
                                    # example) or 'skip' (deterministic replacement, counted: data/bad_records.py).
+      decoded_cache_mb=0,          # Decoded training frames kept in memory per input process (data/frame_cache.py):
+                                   # for small splits read every epoch; 0: decode every time. Same batches either way.
       # uint8_colour: round colour-jittered / greyed clips to uint8 (4x fewer bytes to the device, as
       # torchvision's PIL ColorJitter; moves pixels by up to half a grey level). Off: float32 0..1.
       augment=ml_collections.ConfigDict(dict(crop_scale=(0.5, 1.0), flip=True, color_jitter=0.8,

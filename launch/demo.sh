@@ -11,7 +11,8 @@
 #    base-to-novel and zero-shot protocols, and prints the table.
 # The known answer: frame-averaging methods sit at exactly 50.0 on the temporal pairs, MSTA at least 25
 # points above, with a one-sided binomial p-value below 1e-6 over clip pairs (msta_jax/tools/demo_report.py).
-# Writes into runs/demo/ (or $DEMO_DIR); every run's folder is keyed by its config, seeds included.
+# Writes into runs/demo/ (or $DEMO_DIR); every run's folder is keyed by its config, seeds included. All of
+# it runs in one Python process (msta_jax/tools/demo.py), which a re-run resumes: finished runs are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup_venv.sh
@@ -21,18 +22,8 @@ export USE_TF=0 TF_CPP_MIN_LOG_LEVEL=2 JAX_PLATFORMS=cpu
 export JAX_COMPILATION_CACHE_DIR="$DEMO_DIR/.xla_cache" JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 mkdir -p "$DEMO_DIR"
 start=$(date +%s)
-key=$(printf '%s\n' "$@" | sha256sum | cut -c1-10)
-pre="$DEMO_DIR/pretrain_$key"
-if [ ! -f "$pre/results.json" ]; then
-  echo "== pre-training the tiny backbone ($pre)"
-  $PY -m msta_jax.main --config=configs/synthetic.py:protocol=pretrain --workdir="$pre" "$@" 2>"$pre.log" \
-    || { echo "pre-training failed; see $pre.log" >&2; exit 1; }
-fi
-methods=zero_shot,frame_average,msta,msta_no_temporal_conv
-for protocol in few_shot base_to_novel zero_shot; do
-  echo "== $protocol"
-  $PY launch/run_protocol.py --protocol=$protocol --dataset=synthetic --methods=$methods --shots=16 --seeds=1 \
-    --backbone="$pre/backbone" --workdir="$DEMO_DIR" "$@" 2>>"$DEMO_DIR/runs_$key.log" \
-    || { echo "$protocol failed; see $DEMO_DIR/runs_$key.log" >&2; exit 1; }
-done
-$PY -m msta_jax.tools.demo_report --results="$DEMO_DIR/demo_results.json" --seconds=$(( $(date +%s) - start ))
+log="$DEMO_DIR/demo_$(printf '%s\n' "$@" | sha256sum | cut -c1-10).log"
+echo "== the demo's log: $log"
+# One process runs pre-training, the three protocols and the report (msta_jax/tools/demo.py).
+$PY -m msta_jax.tools.demo --workdir="$DEMO_DIR" --started_at="$start" "$@" 2>>"$log" \
+  || { status=$?; tail -n 5 "$log" >&2; echo "the demo stopped (exit $status); see $log" >&2; exit "$status"; }

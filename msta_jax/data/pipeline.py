@@ -36,6 +36,7 @@ import numpy as np
 from absl import flags, logging
 
 from msta_jax.data import bad_records as bad_records_lib
+from msta_jax.data import frame_cache
 from msta_jax.data import test_sampling
 from msta_jax.data import transforms
 
@@ -228,12 +229,20 @@ class _TrainTransform:
   text_fn: Callable[[str], np.ndarray] | None
   src: SplitSource
   bad_records: str = 'error'
+  cache: frame_cache.FrameCache | None = None  # Decoded frames of earlier epochs (data.decoded_cache_mb).
 
-  def _example(self, record, rng: np.random.Generator, parsed: dict[str, Any]) -> dict[str, Any]:
+  def _read(self, index: int) -> tuple[int, Any]:
+    return index, self.src.source[index]
+
+  def _example(self, item: tuple[int, Any], rng: np.random.Generator, parsed: dict[str, Any]) -> dict[str, Any]:
+    index, record = item
     ex = parse(record)
     parsed.update(ex)
     idx = transforms.segment_indices(len(ex['frames']), self.clip.num_frames, rng=rng)
-    frames = transforms.decode_frames(ex['frames'], idx)
+    if self.cache is None:
+      frames = transforms.decode_frames(ex['frames'], idx)
+    else:
+      frames = self.cache.frames(index, ex['frames'], idx)
     out = _common_fields(ex)
     out['video'] = transforms.train_clip(frames, self.clip.image_size, self.augment, rng)
     out['mask'] = np.float32(1.0)
@@ -242,7 +251,7 @@ class _TrainTransform:
     return out
 
   def __call__(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
-    return bad_records_lib.load(self.src.source.__getitem__, self._example, int(index), rng,
+    return bad_records_lib.load(self._read, self._example, int(index), rng,
                                 mode=self.bad_records, size=len(self.src), dataset_path=self.src.path,
                                 split=self.src.split, source=self.src.source)
 
@@ -258,7 +267,7 @@ class TrainLoader:
   def __init__(self, src: SplitSource, *, global_batch: int, clip: ClipSpec, augment: transforms.Augment,
                seed: int, process_index: int = 0, process_count: int = 1, num_threads: int = 4,
                num_workers: int = 0, text_fn: Callable[[str], np.ndarray] | None = None,
-               bad_records: str = 'error'):
+               bad_records: str = 'error', decoded_cache_bytes: int = 0):
     if global_batch % process_count:
       raise ValueError(f'global batch {global_batch} is not divisible by {process_count} processes')
     check_batch(src, global_batch)
@@ -271,6 +280,8 @@ class TrainLoader:
     self.num_threads, self.num_workers, self.text_fn = num_threads, num_workers, text_fn
     self.video_dtype = transforms.wire_dtype(augment)
     self.bad_records, self._replaced = bad_records_lib.check_mode(bad_records), []
+    # Shared by the reading threads and kept across set_state; worker processes each get a copy.
+    self.cache = frame_cache.FrameCache(decoded_cache_bytes) if decoded_cache_bytes else None
     # Storage indices, read in the transform: a bad record is named by its index, or replaced.
     self._base = grain.MapDataset.range(len(src)).seed(seed).shuffle().repeat(None)
     self._iter = None
@@ -281,7 +292,8 @@ class TrainLoader:
       self._iter.close()  # The iterator being replaced (set_state) stops prefetching.
     self._offset, self._batches = offset, batches
     ds = self._base[offset + self.process_index::self.process_count]
-    ds = ds.random_map(_TrainTransform(self.clip, self.augment, self.text_fn, self.src, self.bad_records))
+    ds = ds.random_map(_TrainTransform(self.clip, self.augment, self.text_fn, self.src, self.bad_records,
+                                       self.cache))
     if batches:
       ds = ds[batches * self.local_batch:]  # After the map: clips keep their positions, hence their draws.
     ds = ds.batch(self.local_batch, drop_remainder=True).to_iter_dataset(read_options(self.num_threads))

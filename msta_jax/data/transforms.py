@@ -128,12 +128,26 @@ def wire_dtype(aug: Augment) -> type:
   return np.float32 if colour_ops(aug) and not aug.uint8_colour else np.uint8
 
 
-def train_clip(frames: list[Image.Image], size: int, aug: Augment, rng: np.random.Generator) -> np.ndarray:
+def _cropped_resized(frames: list[Image.Image] | list[np.ndarray], size: int, box: tuple[int, int, int, int]) -> np.ndarray:
+  """uint8 [T, size, size, 3]: each frame's `box` resized bicubic to size x size by PIL. Frames may be
+  decoded uint8 arrays (data/frame_cache.py); where the box is the whole frame and the frame is already
+  size x size, they are stacked as they are, as PIL's resize then returns the same pixels."""
+  if isinstance(frames[0], np.ndarray):
+    h, w = frames[0].shape[:2]
+    if box == (0, 0, w, h) and (w, h) == (size, size):
+      return np.stack(frames)
+    frames = [Image.fromarray(f) for f in frames]
+  return np.stack([np.asarray(f.resize((size, size), Image.BICUBIC, box=box)) for f in frames])
+
+
+def train_clip(frames: list[Image.Image] | list[np.ndarray], size: int, aug: Augment,
+               rng: np.random.Generator) -> np.ndarray:
   """Augmented clip [T, size, size, 3], not normalised, of dtype `wire_dtype(aug)`: uint8 pixels, or
-  float32 in 0..1 when `aug` has colour ops. The draws from `rng` come in the same order either way."""
-  w, h = frames[0].size
+  float32 in 0..1 when `aug` has colour ops. The draws from `rng` come in the same order either way.
+  `frames`: PIL images, or uint8 [H, W, 3] arrays (the frame cache's)."""
+  w, h = (frames[0].shape[1], frames[0].shape[0]) if isinstance(frames[0], np.ndarray) else frames[0].size
   box = _crop_box(w, h, aug.crop_scale, rng) if aug.crop_scale != (1.0, 1.0) else (0, 0, w, h)
-  x = np.stack([np.asarray(f.resize((size, size), Image.BICUBIC, box=box)) for f in frames])
+  x = _cropped_resized(frames, size, box)
   colour = colour_ops(aug)
   if colour:  # Converted before the flip, as always: a flipped view takes another (non-BLAS) matmul path.
     x = x.astype(np.float32)

@@ -98,9 +98,8 @@ def _define_flags() -> None:
   _SECONDS = flags.DEFINE_integer('seconds', None, 'Wall time of the demo, printed with the table.')
 
 
-def main(argv: list[str]) -> None:
-  del argv
-  rows = json.load(open(_RESULTS.value))
+def report(rows: list[dict], seconds: int | None = None) -> bool:
+  """Prints the table, the per-axis table and a verdict per row group; True when the known answer shows."""
   print(table(rows))
   axes = axis_table(rows)
   if axes:
@@ -109,10 +108,19 @@ def main(argv: list[str]) -> None:
   checks = known_answer(rows)
   for ok, msg in checks:
     print(('PASS ' if ok else 'FAIL ') + msg)
-  if _SECONDS.value is not None:
-    print(f'demo wall time: {_SECONDS.value // 60} min {_SECONDS.value % 60} s')
+  if seconds is not None:
+    print(f'demo wall time: {seconds // 60} min {seconds % 60} s')
   if not checks or not all(ok for ok, _ in checks):
     print('the known answer did not show (see the rows above)', file=sys.stderr)
+    return False
+  return True
+
+
+def main(argv: list[str]) -> None:
+  del argv
+  with open(_RESULTS.value, encoding='utf-8') as f:
+    rows = json.load(f)
+  if not report(rows, _SECONDS.value):
     sys.exit(1)
 
 

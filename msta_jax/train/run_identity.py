@@ -23,6 +23,7 @@ MAY_CHANGE = (
     'checkpoint.',       # How often and how many checkpoints are written; resume_force itself.
     'data.data_dir',     # Where the data lives (its identity is checked separately).
     'data.num_threads', 'data.num_workers',  # Loader parallelism: batches do not depend on it.
+    'data.decoded_cache_mb',  # Decoded frames kept in memory: the same pixels as decoding again.
     'data.allow_partial',  # Whether a partial dataset may be used at all (its identity is checked separately).
     'transfer_guard',      # A check on the loop, not an input to it.
     'eval.batch_size', 'eval.clips', 'eval.crops', 'data.test_splits', 'eval.base_novel',  # Test-time only.

@@ -156,7 +156,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     loader = pipeline.TrainLoader(train_src, global_batch=config.batch_size, clip=clip, augment=aug,
                                   seed=config.seed, process_index=pid, process_count=pcount,
                                   num_threads=d.num_threads, num_workers=d.num_workers, text_fn=text_fn,
-                                  bad_records=d.bad_records)
+                                  bad_records=d.bad_records, decoded_cache_bytes=int(d.decoded_cache_mb * 2**20))
     steps_per_epoch = loader.steps_per_epoch
     total_steps = config.total_steps or int(math.ceil(config.optim.epochs * steps_per_epoch))
   tx = from_config.build_optimizer(config, labels, steps_per_epoch)

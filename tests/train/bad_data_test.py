@@ -104,7 +104,7 @@ def test_default_path_reads_the_records_as_before(clean_dir):
   src = _open(clean_dir)
   t = pipeline._TrainTransform(CLIP, transforms.Augment(), None, src)
   old = (grain.MapDataset.source(src.source).seed(0).shuffle().repeat(None)[0::1]
-         .random_map(lambda record, rng: t._example(record, rng, {})).batch(BATCH, drop_remainder=True))
+         .random_map(lambda record, rng: t._example((-1, record), rng, {})).batch(BATCH, drop_remainder=True))
   new = _epoch(_loader(src), 3)
   for b, batch in enumerate(new):
     assert sorted(batch) == sorted(old[b])
