@@ -310,8 +310,7 @@ def main(argv: Sequence[str]) -> int:
   try:
     run(members)
   except from_config.WeightsMissingError as e:  # Said with this command's flags, not main's.
-    print(f'run_protocol: {from_config.WeightsMissingError(e.init, "--backbone=PATH", "--backbone=random")}',
-          file=sys.stderr)
+    print(f'run_protocol: {e.message("--backbone=PATH", "--backbone=random")}', file=sys.stderr)
     status = 1
   except (ValueError, FileNotFoundError, flags.Error) as e:  # Missing datasets, bad values.
     print(f'run_protocol: {e}', file=sys.stderr)

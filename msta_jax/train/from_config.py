@@ -92,10 +92,13 @@ class WeightsMissingError(FileNotFoundError):
 
   def __init__(self, init: str, path_flag: str, random_flag: str):
     self.init = init
-    super().__init__(
-        f'backbone weights {init!r}: no such file or directory. Download them (BUILD.md, "Pretrained '
-        f'weights") and pass {path_flag}, or train on a random init with {random_flag} (a real-data config '
-        'also takes the init=random or size=tiny argument)')
+    super().__init__(self.message(path_flag, random_flag))
+
+  def message(self, path_flag: str, random_flag: str) -> str:
+    """The error said with another command's flags."""
+    return (f'backbone weights {self.init!r}: no such file or directory. Download them (BUILD.md, "Pretrained '
+            f'weights") and pass {path_flag}, or train on a random init with {random_flag} (a real-data config '
+            'also takes the init=random or size=tiny argument)')
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

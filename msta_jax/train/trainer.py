@@ -105,7 +105,8 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                for s in d.test_splits}
   # Counts for results.json; refuses a partial dataset (unless data.allow_partial) before any model is built.
   data_report = counts.dataset_report(train_src, val_src, test_srcs, allow_partial=d.allow_partial)
-  if train_src is not None and config.optim.epochs > 0:
+  training = train_src is not None and config.optim.epochs > 0
+  if training:
     pipeline.check_batch(train_src, config.batch_size)
 
   # ####################################################################################################
@@ -135,7 +136,6 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # ####################################################################################################
   tok = models.Tokenizer(arch.text.context_length)
   task = {}
-  training = train_src is not None and config.optim.epochs > 0
   if training and config.loss.name == 'classification':
     task = tasks.class_task(tok, config.loss.template, train_src.classes)
     if config.loss.consistency_weight:
@@ -233,7 +233,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   preempt = preemption.Watch(pcount)
   skipper = nonfinite.Skipper(config.optim.skip_nonfinite, meta['nonfinite_skipped'])
   feed = None
-  if loader is not None:  # Factor labels are for evaluation only.
+  if loader is not None:
     fed = itertools.count(start + 1)  # The step each batch is fed for (the feed runs ahead of the step).
 
     def to_device(local):
@@ -252,6 +252,14 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     bad = watch.first_bad()
     if bad is not None:
       raise FloatingPointError(f'{not_finite(bad[0], bad[1]["loss"])} Metrics of step {bad[0]}: {bad[1]}')
+
+  def save(step: int) -> None:
+    """Checkpoints `step` with the data position after its batch; a NaN state is never saved."""
+    nonlocal last_good
+    stop_if_not_finite()
+    ckpt.save(step, state, feed.get_state(), meta)
+    last_good = step
+    periodic.saved()
 
   def skipped(step: int, metrics) -> bool:
     """optim.skip_nonfinite > 0: this step's metrics are fetched (explicitly: one host sync per step,
@@ -297,7 +305,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
           evaluator, partition.merge(state['trainable'], frozen), test_srcs, (config.eval.clips, config.eval.crops),
           epoch=test_steps[done], step=done)
     if done % eval_every == 0 or done == total_steps:
-      stop_if_not_finite()  # A NaN state is never saved.
+      stop_if_not_finite()  # Before evaluating, as before saving.
       params = partition.merge(state['trainable'], frozen)
       record = {'step': done, 'epoch': done / steps_per_epoch}
       if val_src is not None:
@@ -307,16 +315,11 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         writer.write_scalars(done, {'eval/val_top1': val['top1'], 'eval/val_top5': val['top5']})
         ckpt.save_best(done, state, feed.get_state(), dict(meta, history=meta['history'] + [record]), val['top1'])
       meta['history'].append(record)
-      ckpt.save(done, state, feed.get_state(), meta)
-      last_good = done
-      periodic.saved()
+      save(done)
       t_data, t_window = 0.0, time.perf_counter()  # Evaluation time is not step time.
     stop = preempt.reached(done)
     if last_good != done and (stop or periodic.due(done)):  # Between evaluations; the same on every process.
-      stop_if_not_finite()  # A NaN state is never saved.
-      ckpt.save(done, state, feed.get_state(), meta)
-      last_good = done
-      periodic.saved()
+      save(done)
     if stop:
       ckpt.wait()
       loader.close()
