@@ -51,6 +51,10 @@ class FrameCache:
       out.append(frame)
     return out
 
+  def describe(self) -> str:
+    return (f'{len(self._frames)} frames in {self.bytes / 2**20:.1f} of {self.max_bytes / 2**20:g} MiB; '
+            f'{self.hits} reads from memory, {self.misses} decodes (this process)')
+
   def __getstate__(self) -> dict:
     """Pickled into a grain worker process: the budget travels, the frames and the lock do not."""
     return {'max_bytes': self.max_bytes}

@@ -328,6 +328,8 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   ckpt.wait()
   if loader is not None:
     loader.close()  # Training is over: its prefetch threads would compete with the test evaluation.
+    if loader.cache is not None:  # How much of the split the budget held (data.decoded_cache_mb).
+      _note('decoded-frame cache: %s', loader.cache.describe())
 
   # ####################################################################################################
   # Model selection on validation only, then ONE evaluation of the selected checkpoint per test split.

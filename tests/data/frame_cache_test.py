@@ -74,6 +74,7 @@ def test_budget_caps_the_cache_and_reads_stay_exact(pipe_dir):
   got, cache = _batches(src, clip, transforms.Augment(), 10, decoded_cache_bytes=10 * frame_bytes + 5)
   _assert_same(got, want)
   assert cache.bytes == 10 * frame_bytes and len(cache._frames) == 10
+  assert cache.describe().startswith(f'10 frames in {10 * frame_bytes / 2**20:.1f} of ')
   assert cache.misses > 10  # Frames past the budget decode every time they are picked.
 
 
