@@ -22,6 +22,7 @@ from msta_jax.models import registry
 from msta_jax.train import checkpointing
 from msta_jax.train import evaluate
 from msta_jax.train import outputs
+from msta_jax.train import workdir_lock
 
 
 def test_resolve_keeps_urls_and_makes_local_paths_absolute(tmp_path, monkeypatch):
@@ -129,3 +130,11 @@ def test_a_bucket_data_dir_reaches_tfds_unchanged(bucket, synthetic_small_build,
   src = pipeline.open_split('gs://data/tfds', parent, 'few_shot_test')
   assert given == [f'gs://data/tfds/{name}'] and src.path == f'gs://data/tfds/{name}'
   assert len(src) > 0 and src.classes
+
+
+def test_a_bucket_workdir_gets_no_lock_and_says_so(bucket, caplog):
+  lock = workdir_lock.WorkdirLock('gs://bucket/run')
+  lock.acquire()  # No create-if-absent on object stores: a warning instead of a racy lock.
+  assert 'no workdir lock on object stores' in caplog.text and not lock.held
+  assert not (epath.Path(bucket.root) / 'bucket' / 'run' / 'run.lock').exists()
+  lock.release()
