@@ -88,13 +88,18 @@ def test_orbax_saves_and_restores_in_the_bucket(bucket):
   ckpt = checkpointing.Checkpointer('gs://bucket/run', keep=2, async_save=False)
   assert os.fspath(ckpt.last.directory) == 'gs://bucket/run/checkpoints'
   assert os.fspath(ckpt.best.directory) == 'gs://bucket/run/best'
-  ckpt.save(6, _state(), {'offset': 6}, {'history': []})
+  for step in (6, 8):
+    ckpt.save(step, _state(), {'offset': step}, {'history': []})
   ckpt.wait()
-  assert (epath.Path(bucket.root) / 'bucket' / 'run' / 'checkpoints' / '6').is_dir()
+  run = epath.Path(bucket.root) / 'bucket' / 'run'
+  assert sorted(p.name for p in (run / 'checkpoints').iterdir()) == ['6', '8']
+  (run / 'checkpoints' / '8' / 'data' / 'metadata').unlink()  # Step 8 no longer restores.
   step, state, data, meta = ckpt.restore_latest(_state())
   assert step == 6 and data == {'offset': 6} and (state['w'] == np.arange(8)).all()
+  assert [p.name.split('.')[0] for p in (run / 'corrupt_checkpoints').iterdir()] == ['8']  # Moved in the bucket.
   ckpt.close()
   assert any(s.startswith('gs://bucket/run/checkpoints/6') for s in bucket.seen)
+  assert any(s.startswith('gs://bucket/run/corrupt_checkpoints/8.') for s in bucket.seen)
 
 
 def test_writers_and_backbone_export_land_in_the_bucket(bucket):
