@@ -36,7 +36,13 @@ def local_or_url(path: str | os.PathLike) -> str:
 def resolve(path: str | os.PathLike) -> epath.Path:
   """An epath.Path: URLs unchanged (file:// as its local path), local paths absolute with ~ expanded."""
   path = local_or_url(path)
-  return epath.Path(path if is_url(path) else os.path.abspath(os.path.expanduser(path)))
+  if not is_url(path):
+    return epath.Path(os.path.abspath(os.path.expanduser(path)))
+  try:
+    return epath.Path(path)
+  except KeyError:  # epath's registry of schemes.
+    raise ValueError(f'{path}: unsupported URL scheme; use a local path, file:///..., gs://, s3://, az:// '
+                     'or hf://') from None
 
 
 def readable(path: str | os.PathLike) -> str | io.BytesIO:

@@ -19,10 +19,12 @@ from msta_jax import models
 from msta_jax import paths
 from msta_jax.data import pipeline
 from msta_jax.models import registry
+from msta_jax.models import torch_pickle
 from msta_jax.train import checkpointing
 from msta_jax.train import evaluate
 from msta_jax.train import outputs
 from msta_jax.train import workdir_lock
+from tests import untrusted_files
 
 
 def test_resolve_keeps_urls_and_makes_local_paths_absolute(tmp_path, monkeypatch):
@@ -35,6 +37,8 @@ def test_resolve_keeps_urls_and_makes_local_paths_absolute(tmp_path, monkeypatch
   assert paths.is_url('gs://b/x') and not paths.is_url('/tmp/x')
   with pytest.raises(ValueError, match='file:///dir/run'):
     paths.local_or_url('file://host/run')
+  with pytest.raises(ValueError, match='http://x/run: unsupported URL scheme'):
+    paths.resolve('http://x/run')
 
 
 class FakeBucket:
@@ -116,6 +120,8 @@ def test_writers_and_backbone_export_land_in_the_bucket(bucket):
   assert sorted(p.name for p in (root / 'backbone').iterdir()) == ['config.json', 'model.safetensors']
   _, back = models.load('gs://bucket/run/backbone')  # Read back through epath from the bucket.
   assert np.array_equal(back['visual']['proj'], np.asarray(params['visual']['proj']))
+  untrusted_files.write_pth(os.fspath(root / 'w.pth'), {'a': np.arange(3, dtype=np.float32)})
+  assert np.array_equal(torch_pickle.load_state_dict('gs://bucket/run/w.pth')['a'], np.arange(3))  # A torch zip.
 
 
 def test_a_bucket_data_dir_reaches_tfds_unchanged(bucket, synthetic_small_build, monkeypatch):
