@@ -26,7 +26,6 @@ import csv
 import dataclasses
 import io
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
