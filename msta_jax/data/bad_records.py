@@ -10,11 +10,11 @@ per position, so a split of garbage stops with an error instead of spinning.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import numpy as np
 from absl import logging
+from etils import epath
 
 MODES = ('error', 'skip')
 MAX_TRIES = 64
@@ -56,8 +56,9 @@ def shard_files(source: Any) -> list[str]:
 def check_shards(path: str, split: str, source: Any) -> None:
   """A missing or empty shard is named when the split is opened, not at the first read of it."""
   for f in shard_files(source):
-    if not os.path.isfile(f) or os.path.getsize(f) == 0:
-      what = 'missing' if not os.path.exists(f) else 'empty'
+    shard = epath.Path(f)  # A gs:// dataset's shards are URLs.
+    if not shard.is_file() or shard.stat().length == 0:
+      what = 'missing' if not shard.exists() else 'empty'
       raise FileNotFoundError(f'{path}: split {split!r} shard {f} is {what}; rebuild the dataset '
                               '(--overwrite) or restore the file')
 
@@ -70,10 +71,9 @@ def video_of(dataset_path: str, split: str, example: dict[str, Any] | None) -> s
   if example.get('path'):
     return str(example['path'])
   if 'list_index' in example:
-    listed = os.path.join(dataset_path, 'lists', f'{split}.txt')
-    if os.path.isfile(listed):
-      with open(listed, encoding='utf-8') as f:
-        lines = f.read().splitlines()
+    listed = epath.Path(dataset_path) / 'lists' / f'{split}.txt'
+    if listed.is_file():
+      lines = listed.read_text(encoding='utf-8').splitlines()
       i = int(example['list_index'])
       if 0 <= i < len(lines):
         return lines[i]

@@ -23,7 +23,6 @@ count, so the state is the same too.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import math
 import os
 import re
@@ -34,7 +33,9 @@ from typing import Any, Callable, Iterator
 import grain
 import numpy as np
 from absl import flags, logging
+from etils import epath
 
+from msta_jax import paths
 from msta_jax.data import bad_records as bad_records_lib
 from msta_jax.data import frame_cache
 from msta_jax.data import test_sampling
@@ -78,12 +79,13 @@ def build_hint(data_dir: str, name: str) -> str:
 
 
 def resolve_dataset_dir(data_dir: str, name: str) -> str:
-  """`data_dir/name`, or the single version/config directory below it holding dataset_info.json."""
-  root = os.path.join(os.path.expanduser(data_dir), name)
-  if os.path.exists(os.path.join(root, 'dataset_info.json')):
+  """`data_dir/name`, or the single version/config directory below it holding dataset_info.json.
+  `data_dir` may be a URL (gs://bucket/tfds): it reaches TFDS unchanged (msta_jax.paths)."""
+  root = os.path.join(paths.local_or_url(os.path.expanduser(data_dir)), name)
+  if (epath.Path(root) / 'dataset_info.json').exists():
     return root
-  found = sorted({os.path.dirname(p) for depth in ('*', '*/*')
-                  for p in glob.glob(os.path.join(root, depth, 'dataset_info.json'))})
+  found = sorted({os.path.dirname(os.fspath(p)) for depth in ('*', '*/*')
+                  for p in epath.Path(root).glob(f'{depth}/dataset_info.json')})
   if len(found) == 1:
     return found[0]
   if not found:
@@ -139,12 +141,11 @@ def video_ids(src: SplitSource, index: np.ndarray, list_index: np.ndarray | None
   """The video id of each scored example: its path as the split's list writes it (the build's
   lists/<split>.txt, line `list_index`), or for generated data `<split>/<storage index>` (stable: the
   generator is deterministic)."""
-  listed = os.path.join(src.path, 'lists', f'{src.split}.txt')
-  if list_index is None or not os.path.isfile(listed):
+  listed = epath.Path(src.path) / 'lists' / f'{src.split}.txt'
+  if list_index is None or not listed.is_file():
     return np.asarray([f'{src.split}/{i:06d}' for i in index])
-  with open(listed, encoding='utf-8') as f:
-    paths = f.read().splitlines()
-  return np.asarray([paths[i] for i in list_index])
+  lines = listed.read_text(encoding='utf-8').splitlines()
+  return np.asarray([lines[i] for i in list_index])
 
 
 def parse(record) -> dict[str, Any]:

@@ -7,11 +7,13 @@ import os
 
 from absl import logging
 
+from msta_jax import paths
 from msta_jax.data import synthetic
 
 
 def _data_dir(data_cfg) -> str:
-  return os.path.expanduser(data_cfg.data_dir)
+  """A local path, or a URL TFDS writes to itself (gs://...; file:// becomes its path: msta_jax.paths)."""
+  return paths.local_or_url(os.path.expanduser(data_cfg.data_dir))
 
 
 def generator_args(data_cfg) -> dict[str, int]:

@@ -23,9 +23,10 @@ from typing import Any, Callable
 import ml_dtypes
 import numpy as np
 from safetensors import safe_open
-from safetensors.numpy import load_file, save, save_file
+from safetensors.numpy import load, load_file, save
 
 from msta_jax import files
+from msta_jax import paths
 from msta_jax.models import clip
 from msta_jax.models.errors import CheckpointError, brief
 
@@ -143,8 +144,8 @@ def mismatch_message(source: str, missing, unexpected, mis_shaped) -> str:
 def read_safetensors(path: str) -> dict[str, np.ndarray]:
   """Every tensor of a safetensors file (safetensors checks each tensor's byte range against the file
   before reading, so memory follows the file's size)."""
-  try:
-    return load_file(path)
+  try:  # A URL (gs://...) is read into memory: safetensors memory-maps only local files.
+    return load(paths.resolve(path).read_bytes()) if paths.is_url(path) else load_file(path)
   except Exception as e:  # safetensors raises its own error types for bad headers.
     raise CheckpointError(f'{path}: not a readable safetensors file ({brief(e)})') from e
 
@@ -160,8 +161,7 @@ def read_safetensors_metadata(path: str) -> dict[str, str]:
 def read_json(path: str) -> dict[str, Any]:
   """A JSON object from an outside file (a config.json), or a CheckpointError naming the file."""
   try:
-    with open(path, 'rb') as f:
-      obj = json.loads(f.read())
+    obj = json.loads(paths.resolve(path).read_bytes())
   except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors.
     raise CheckpointError(f'{path}: not a readable JSON file ({brief(e)})') from e
   if not isinstance(obj, dict):
@@ -262,11 +262,11 @@ def flat_param_dict(params: dict) -> dict[str, np.ndarray]:
 
 
 def write_own(path: str, cfg: clip.ModelConfig, params: dict, extra: dict | None = None) -> None:
-  """Writes `path/config.json` + `path/model.safetensors` (Flax paths joined by '/')."""
-  os.makedirs(path, exist_ok=True)
-  with open(os.path.join(path, 'config.json'), 'w') as f:
-    json.dump({'format': FORMAT_NAME, 'model': cfg.to_dict(), **(extra or {})}, f, indent=1, sort_keys=True)
-  save_file(flat_param_dict(params), os.path.join(path, 'model.safetensors'))
+  """Writes `path/config.json` + `path/model.safetensors` (Flax paths joined by '/'), each atomically;
+  `path` may be a URL (gs://bucket/run/backbone: one object per file, msta_jax.files)."""
+  meta = {'format': FORMAT_NAME, 'model': cfg.to_dict(), **(extra or {})}
+  files.write_atomic(os.path.join(path, 'config.json'), json.dumps(meta, indent=1, sort_keys=True))
+  files.write_atomic(os.path.join(path, 'model.safetensors'), save(flat_param_dict(params)))
 
 
 def read_own(path: str, shapes_fn: Callable[[clip.ModelConfig], dict]) -> tuple[clip.ModelConfig, dict]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from msta_jax import paths
 from msta_jax.models import checkpoints as ckpt
 from msta_jax.models import clip
 from msta_jax.models import torch_pickle
@@ -101,9 +102,9 @@ def read(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
   cfg_path = os.path.join(path, 'config.json')
   cfg_json = ckpt.read_json(cfg_path)
   st = os.path.join(path, 'model.safetensors')
-  if os.path.exists(st):
+  if paths.resolve(st).exists():
     sd = ckpt.read_safetensors(st)
-  elif os.path.exists(os.path.join(path, 'pytorch_model.bin')):
+  elif paths.resolve(os.path.join(path, 'pytorch_model.bin')).exists():
     sd = torch_pickle.load_state_dict(os.path.join(path, 'pytorch_model.bin'))
   else:
     raise ckpt.CheckpointError(f'{path}: HF directory without model.safetensors or pytorch_model.bin')
@@ -117,7 +118,7 @@ def read(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
     raise ckpt.CheckpointError(f'{path}: unsupported hidden_act {act!r} (quick_gelu or gelu)')
   mean, std = clip.CLIP_MEAN, clip.CLIP_STD
   pre = os.path.join(path, 'preprocessor_config.json')
-  if os.path.exists(pre):
+  if paths.resolve(pre).exists():
     pcfg = ckpt.read_json(pre)
     mean, std = _rgb(pcfg, 'image_mean', mean, pre), _rgb(pcfg, 'image_std', std, pre)
   emb = canon.get('token_embedding.weight')

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from msta_jax import paths
 from msta_jax.models import checkpoints as ckpt
 from msta_jax.models import clip
 from msta_jax.models import format_hf
@@ -26,11 +27,12 @@ def _shapes(cfg: clip.ModelConfig) -> dict:
 
 def _detect(path: str) -> str:
   """Names the format of `path` ('own' or a key of _READERS), or raises an error that says what is accepted."""
-  if not os.path.exists(path):
+  where = paths.resolve(path)  # Local, or a URL (gs://bucket/clip): read through epath.
+  if not where.exists():
     raise FileNotFoundError(f'{path}: no such file or directory; models.load takes {_ACCEPTED}')
-  if os.path.isdir(path):
+  if where.is_dir():
     cfg_path = os.path.join(path, 'config.json')
-    if not os.path.exists(cfg_path):
+    if not (where / 'config.json').exists():
       raise ckpt.CheckpointError(f'{path}: directory has no config.json; models.load takes {_ACCEPTED}')
     meta = ckpt.read_json(cfg_path)
     if meta.get('format') == ckpt.FORMAT_NAME:
@@ -42,7 +44,7 @@ def _detect(path: str) -> str:
       return 'safetensors'
     raise ckpt.CheckpointError(f'{cfg_path}: neither an HF CLIP config (model_type "clip"), a ViCLIP '
                                f'config nor a msta_jax config; models.load takes {_ACCEPTED}')
-  with open(path, 'rb') as f:
+  with where.open('rb') as f:
     magic = f.read(8)
   if magic[:2] == b'PK':
     return 'torch'  # OpenAI .pt (TorchScript) or a torch.save .pth: told apart by their keys.
@@ -70,7 +72,7 @@ def _read_torch(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
 
 def _read_safetensors(path: str) -> tuple[clip.ModelConfig, dict[str, np.ndarray]]:
   """A .safetensors file (ViCLIP's HF release) or the directory holding it as model.safetensors."""
-  if os.path.isdir(path):
+  if paths.resolve(path).is_dir():
     path = os.path.join(path, 'model.safetensors')
   return _from_state_dict(ckpt.read_safetensors(path), path)
 

@@ -22,6 +22,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from msta_jax import paths
 from msta_jax.models.errors import CheckpointError, brief
 
 _STORAGE_DTYPES = {
@@ -243,7 +244,7 @@ def load(path: str) -> tuple[Any, bool]:
 
 def _load(path: str) -> tuple[Any, bool]:
   try:
-    zf = zipfile.ZipFile(path)
+    zf = zipfile.ZipFile(paths.readable(path))  # A gs:// checkpoint is read into memory.
   except zipfile.BadZipFile as e:
     raise UnsafePickleError(f'{path}: not a zip-format torch file ({e}); legacy (pre-1.6) torch '
                             'files are not read: re-save with a current torch.save') from e

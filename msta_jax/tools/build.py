@@ -23,13 +23,15 @@ training then refuses the dataset unless --config.data.allow_partial=True); 2 on
 """
 from __future__ import annotations
 
-import glob
+import fnmatch
 import os
 import sys
 import time
 
 from absl import flags
+from etils import epath
 
+from msta_jax import paths
 from msta_jax.data import counts
 from msta_jax.data import decode
 from msta_jax.data import splits
@@ -149,17 +151,20 @@ def main(argv: list[str]) -> int:
   tfds.disable_progress_bar()  # Ours (per split, with ETA and the quarantine count) replaces TFDS's.
   if not fv.verbose:
     cli.quiet_libraries()
-  path = video_folder.dataset_dir(fv.data_dir, config.name)
-  if os.path.exists(os.path.join(path, 'dataset_info.json')) and not fv.overwrite:
+  data_dir = paths.local_or_url(fv.data_dir)  # May be a gs:// URL: read and written through epath / TFDS.
+  path = video_folder.dataset_dir(data_dir, config.name)
+  if (epath.Path(path) / 'dataset_info.json').exists() and not fv.overwrite:
     print(f'{path} is built already; pass --overwrite to rebuild')
-    return _over_max_missing(video_folder.load(fv.data_dir, config.name).info.metadata)
-  leftovers = glob.glob(os.path.join(glob.escape(os.path.dirname(path)), f'incomplete.*_{video_folder.VERSION}'))
+    return _over_max_missing(video_folder.load(data_dir, config.name).info.metadata)
+  parent = epath.Path(path).parent
+  leftovers = sorted(os.fspath(p) for p in (parent.iterdir() if parent.is_dir() else [])
+                     if fnmatch.fnmatch(p.name, f'incomplete.*_{video_folder.VERSION}'))
   if leftovers:  # A killed build (TFDS cleans up after Python-level errors and Ctrl-C itself).
     print(f'an earlier build of {config.name} was killed before it finished ({", ".join(leftovers)}: delete '
           'them); TFDS cannot resume a build, so this one starts over (docs/data.md, "Interrupted builds")')
   start = time.time()
   try:
-    builder = video_folder.build(config, fv.videos_dir, fv.data_dir, storage=storage, workers=fv.workers,
+    builder = video_folder.build(config, fv.videos_dir, data_dir, storage=storage, workers=fv.workers,
                                  splits_dir=fv.splits_dir, progress=fv.progress, overwrite=fv.overwrite,
                                  timeout_s=fv.timeout_s, max_missing=fv.max_missing)
   except (splits.SplitFileError, FileNotFoundError, ValueError) as e:
@@ -167,8 +172,7 @@ def main(argv: list[str]) -> int:
       raise
     print(f'build failed: {e}', file=sys.stderr)
     return 1
-  with open(os.path.join(path, 'quarantine.txt'), encoding='utf-8') as f:
-    lines = f.read().splitlines()
+  lines = (epath.Path(path) / 'quarantine.txt').read_text(encoding='utf-8').splitlines()
   files = [l for l in lines if '\t' in l]  # One line per quarantined file, after the counts.
   print('\n'.join([l for l in lines if '\t' not in l] + files[:SHOW_FILES]))
   if len(files) > SHOW_FILES:

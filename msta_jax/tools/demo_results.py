@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from msta_jax import files
+from msta_jax import paths
 from msta_jax.data import synthetic
 from msta_jax.tools import protocol_aggregate
 
@@ -54,9 +55,9 @@ def temporal_by_axis(workdir: str, splits: Sequence[str]) -> dict[str, float] | 
   parts = []
   for split in splits:
     path = os.path.join(workdir, 'logits', f'{split}.npz')
-    if not os.path.isfile(path):
+    if not paths.resolve(path).is_file():
       return None
-    with np.load(path) as z:
+    with np.load(paths.readable(path)) as z:
       parts.append({k: z[k] for k in ('logits', 'label', 'classes')})
   out = {}
   for a, name in enumerate(synthetic.AXES):
@@ -75,15 +76,14 @@ def demo_rows(member: RunMember) -> list[dict[str, Any]]:
   """demo_results.json rows of one finished synthetic run, in %: one per test split; base-to-novel
   gives one row whose top1 / temporal_top1 / appearance_top1 count base and novel test videos
   together (from the saved per-video logits), with base_top1, novel_top1 and hm beside them."""
-  with open(os.path.join(member.workdir, 'results.json'), encoding='utf-8') as f:
-    results = json.load(f)
+  results = json.loads((paths.resolve(member.workdir) / 'results.json').read_text(encoding='utf-8'))
   base = {'protocol': member.protocol, 'method': member.method, 'shots': member.shots, 'seed': member.seed}
   if member.protocol == 'base_to_novel':
     pooled: dict[str, float] = {}
     if all(results['test'][s]['top1'] is not None for s in SYNTHETIC_B2N):  # Else a list has no scores.
       parts = []
       for split in SYNTHETIC_B2N:
-        with np.load(os.path.join(member.workdir, 'logits', f'{split}.npz')) as z:
+        with np.load(paths.readable(os.path.join(member.workdir, 'logits', f'{split}.npz'))) as z:
           parts.append({k: z[k] for k in ('logits', 'label', 'classes')})
       pooled = protocol_aggregate.pooled_factor_metrics(parts, _synthetic_factors)
     bn = results['base_novel']
@@ -107,9 +107,8 @@ def write_demo_results(workdir: str, members: Sequence[RunMember]) -> str:
   path = os.path.join(workdir, 'demo_results.json')
   key = lambda r: (r['protocol'], r['method'], r['shots'], r['seed'], r['split'])
   rows = {}
-  if os.path.isfile(path):
-    with open(path, encoding='utf-8') as f:
-      rows = {key(r): r for r in json.load(f)}
+  if paths.resolve(path).is_file():
+    rows = {key(r): r for r in json.loads(paths.resolve(path).read_text(encoding='utf-8'))}
   for m in members:
     if m.finished():
       rows.update({key(r): r for r in demo_rows(m)})

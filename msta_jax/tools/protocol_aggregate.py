@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from msta_jax import files
 from msta_jax.data import counts
 from msta_jax.train import evaluate
 
@@ -285,12 +286,14 @@ CSV_FIELDS = [f.name for f in dataclasses.fields(Row)]
 
 
 def write_csv(rows: Sequence[Row], path: str) -> None:
-  with open(path, 'w', newline='', encoding='utf-8') as f:
-    w = csv.DictWriter(f, CSV_FIELDS)
-    w.writeheader()
-    for r in rows:
-      d = dataclasses.asdict(r)
-      w.writerow({k: ('' if v is None else round(v, 4) if isinstance(v, float) else v) for k, v in d.items()})
+  """Written whole (msta_jax.files: also to a gs:// URL)."""
+  text = io.StringIO(newline='')
+  w = csv.DictWriter(text, CSV_FIELDS)
+  w.writeheader()
+  for r in rows:
+    d = dataclasses.asdict(r)
+    w.writerow({k: ('' if v is None else round(v, 4) if isinstance(v, float) else v) for k, v in d.items()})
+  files.write_atomic(path, text.getvalue())
 
 
 def _num(v: float | None, std: float | None = None) -> str:
@@ -454,7 +457,8 @@ def plot(rows: Sequence[Row], path: str, column: str = 'selected') -> str | None
   fig.suptitle('test-set selection (the authors\' reporting: max over test evaluations)' if column == 'authors'
                else 'checkpoint selected on held-out training videos', fontsize=9)
   fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=110)
+  png = io.BytesIO()
+  fig.savefig(png, dpi=110, format='png')
   plt.close(fig)
+  files.write_atomic(path, png.getvalue())  # Also to a gs:// URL.
   return path

@@ -38,6 +38,7 @@ from absl import logging
 
 from msta_jax import config_files
 from msta_jax import files
+from msta_jax import paths
 from msta_jax.data import pipeline
 from msta_jax.tools import cli
 from msta_jax.tools import demo_results
@@ -92,7 +93,7 @@ class Member:
     return ' '.join(shlex.quote(a) for a in argv)
 
   def finished(self) -> bool:
-    return os.path.isfile(os.path.join(self.workdir, 'results.json'))
+    return (paths.resolve(self.workdir) / 'results.json').is_file()
 
 
 def _variant(extra_args: str, backbone: str, overrides: Sequence[str]) -> str:
@@ -200,10 +201,9 @@ def run(members: Sequence[Member], train_fn: Callable[[Any, str], Any] | None = 
       logging.info('%s: finished (results.json), skipped', m.name)
       files.write_json(os.path.join(m.workdir, 'member.json'), member_record(m, config), indent=1, sort_keys=True)
   for i, (m, config) in enumerate(todo):
-    resumed = os.path.isdir(os.path.join(m.workdir, 'checkpoints'))
+    resumed = (paths.resolve(m.workdir) / 'checkpoints').is_dir()
     logging.info('member %d/%d %s (%s): %s', i + 1, len(todo), m.name, 'resuming' if resumed else 'new',
                  m.command())
-    os.makedirs(m.workdir, exist_ok=True)
     files.write_json(os.path.join(m.workdir, 'member.json'), member_record(m, config), indent=1, sort_keys=True)
     train_fn(config, m.workdir)
 
@@ -211,15 +211,12 @@ def run(members: Sequence[Member], train_fn: Callable[[Any, str], Any] | None = 
 def finished_runs(workdir: str) -> list[protocol_aggregate.Run]:
   """Every finished member run under `workdir` (member.json + results.json)."""
   runs = []
-  for name in sorted(os.listdir(workdir)) if os.path.isdir(workdir) else []:
-    d = os.path.join(workdir, name)
-    paths = [os.path.join(d, f) for f in ('member.json', 'results.json')]
-    if not all(os.path.isfile(p) for p in paths):
+  root = paths.resolve(workdir)  # Also a gs:// URL.
+  for d in sorted(root.iterdir()) if root.is_dir() else []:
+    member, results = d / 'member.json', d / 'results.json'
+    if not (member.is_file() and results.is_file()):
       continue
-    with open(paths[0], encoding='utf-8') as f:
-      m = json.load(f)
-    with open(paths[1], encoding='utf-8') as f:
-      results = json.load(f)
+    m, results = json.loads(member.read_text(encoding='utf-8')), json.loads(results.read_text(encoding='utf-8'))
     runs.append(protocol_aggregate.Run(m['protocol'], m['dataset'], m['method'], m['backbone'], m['variant'],
                                      m['shots'], m['seed'], results, tuple(m['test_splits'])))
   return runs
@@ -237,8 +234,7 @@ def write_summary(workdir: str) -> list[str]:
       return []
     stem = 'summary' if column == 'selected' else 'summary_authors'
     md, csv_path, png = (os.path.join(workdir, f'{stem}.{e}') for e in ('md', 'csv', 'png'))
-    with open(md, 'w', encoding='utf-8') as f:
-      f.write(protocol_aggregate.markdown(rows, f'Protocol summary: {workdir}', column))
+    files.write_atomic(md, protocol_aggregate.markdown(rows, f'Protocol summary: {workdir}', column))
     protocol_aggregate.write_csv(rows, csv_path)
     written += [md, csv_path]
     if protocol_aggregate.plot(rows, png, column):
@@ -303,7 +299,7 @@ def main(argv: Sequence[str]) -> int:
   if not fv.verbose:
     cli.quiet_libraries()
   # Before JAX compiles: every member's compilations go to one persistent cache (unless already set).
-  os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(os.path.abspath(fv.workdir), '.xla_cache'))
+  os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.fspath(paths.resolve(fv.workdir) / '.xla_cache'))
   if not jax.config.jax_compilation_cache_dir:
     jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
   status = 0
@@ -316,10 +312,10 @@ def main(argv: Sequence[str]) -> int:
     print(f'run_protocol: {e}', file=sys.stderr)
     status = 1
   finally:  # Whatever finished is summarised, also when a member failed or was interrupted.
-    paths = write_summary(fv.workdir)
+    written = write_summary(fv.workdir)
     if fv.dataset == 'synthetic' and any(m.finished() for m in members):
-      paths.append(demo_results.write_demo_results(fv.workdir, members))
-    for path in paths:
+      written.append(demo_results.write_demo_results(fv.workdir, members))
+    for path in written:
       print(f'wrote {path}')
   return status
 

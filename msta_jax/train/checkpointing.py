@@ -18,8 +18,6 @@ Temporary folders of interrupted saves are reported and removed (Orbax's cleanup
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import time
 from typing import Any
 
@@ -30,6 +28,7 @@ from absl import logging
 from flax import traverse_util
 from jax.experimental import multihost_utils
 
+from msta_jax import paths
 from msta_jax.train import faults
 
 TMP_MARK = '.orbax-checkpoint-tmp'
@@ -37,8 +36,6 @@ TMP_MARK = '.orbax-checkpoint-tmp'
 
 class CheckpointError(RuntimeError):
   """A checkpoint could not be written, or none of the existing ones restores."""
-
-from msta_jax import paths
 
 
 def fingerprint(params: dict) -> str:
@@ -136,11 +133,10 @@ class Checkpointer:
   def _quarantine(self, steps: list[int]) -> None:
     """Moves unusable steps out of the managers' sight (process 0; the others wait for it)."""
     if jax.process_index() == 0:
-      dest = os.path.join(self.workdir, 'corrupt_checkpoints')
-      os.makedirs(dest, exist_ok=True)
-      for step in steps:
-        shutil.move(os.path.join(self.dirs['checkpoints'], str(step)),
-                    os.path.join(dest, f'{step}.{time.strftime("%Y%m%d-%H%M%S")}'))
+      dest = self.workdir / 'corrupt_checkpoints'
+      dest.mkdir(parents=True, exist_ok=True)
+      for step in steps:  # A rename on disk; on an object store, object by object.
+        (self.dirs['checkpoints'] / str(step)).rename(dest / f'{step}.{time.strftime("%Y%m%d-%H%M%S")}')
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices('msta_jax: corrupt checkpoints moved')
     self.last.reload()

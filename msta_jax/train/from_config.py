@@ -11,6 +11,7 @@ import ml_collections
 import optax
 
 from msta_jax import models
+from msta_jax import paths
 from msta_jax.models import precision
 from msta_jax.data import test_sampling
 from msta_jax.train import losses
@@ -46,7 +47,7 @@ RANDOM = ('', 'random')  # config.model.init values meaning a seeded random init
 
 def weights_path(config: ml_collections.ConfigDict) -> str:
   """The backbone checkpoint config.model.init names, '' for a random init."""
-  return '' if config.model.init in RANDOM else os.path.expanduser(config.model.init)
+  return '' if config.model.init in RANDOM else paths.local_or_url(os.path.expanduser(config.model.init))
 
 
 def load_backbone(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[models.ModelConfig, dict]:
@@ -111,7 +112,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   losses.get_loss(config.loss.name)
   if config.model.video_mode not in ('', 'frame_average', 'joint'):
     raise ValueError(f"config.model.video_mode={config.model.video_mode!r}; allowed: '', 'frame_average', 'joint'")
-  if weights_path(config) and not os.path.exists(weights_path(config)):
+  if weights_path(config) and not paths.resolve(weights_path(config)).exists():  # Also a gs:// URL.
     raise WeightsMissingError(config.model.init, '--config.model.init=PATH', '--config.model.init=random')
   if config.model.name not in models.CONFIGS and not weights_path(config):
     raise ValueError(f'config.model.name={config.model.name!r}; known: {sorted(models.CONFIGS)} '

@@ -63,10 +63,11 @@ def _global(mesh, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
 
 def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   """One run; a second run on the same workdir is refused while this one holds `DIR/run.lock`."""
+  workdir = paths.local_or_url(workdir)  # A file:// URL is its local path; gs:// stays a URL (msta_jax.paths).
   lock = workdir_lock.WorkdirLock(workdir)
   try:
     if jax.process_index() == 0:
-      os.makedirs(workdir, exist_ok=True)
+      paths.resolve(workdir).mkdir(parents=True, exist_ok=True)
       lock.acquire()
     return _train_and_evaluate(config, workdir)
   finally:
@@ -84,11 +85,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   writer = outputs.metric_writer(workdir, pid)
   _note('%d processes, %d devices, mesh %s', pcount, jax.device_count(), dict(mesh.shape))
   if pid == 0:
-    text = config.to_json_best_effort(sort_keys=True, indent=1)
-    if paths.is_url(workdir):  # An object store writes a single object atomically.
-      (paths.resolve(workdir) / 'config.json').write_text(text)
-    else:
-      files.write_atomic(os.path.join(workdir, 'config.json'), text)
+    files.write_atomic(os.path.join(workdir, 'config.json'), config.to_json_best_effort(sort_keys=True, indent=1))
 
   # ####################################################################################################
   # Data: build what can be generated (the synthetic set), open the splits.

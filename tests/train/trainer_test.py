@@ -39,8 +39,9 @@ def _adapters(workdir):
   return load_file(os.path.join(workdir, 'adapters.safetensors'))
 
 
-def test_training_reduces_loss_and_writes_outputs(data_dir, tmp_path):
-  res = trainer.train_and_evaluate(_config(data_dir, **{'optim.lr': 1e-2}), str(tmp_path))
+def test_training_reduces_loss_and_writes_outputs(data_dir, tmp_path, caplog):
+  config = _config(data_dir, **{'optim.lr': 1e-2})
+  res = trainer.train_and_evaluate(config, f'file://{tmp_path}')  # A URL workdir (msta_jax.paths): its local path.
   assert res['train_loss_this_process_run']['last'] < res['train_loss_this_process_run']['first']
   assert res['selection']['checkpoint'] in (6, 12) and 'best validation top-1' in res['selection']['why']
   test = res['test']['few_shot_test']
@@ -55,6 +56,12 @@ def test_training_reduces_loss_and_writes_outputs(data_dir, tmp_path):
   assert saved['data']['partial'] is False and saved['data']['comparable_with_paper'] is True
   assert set(_adapters(tmp_path)) == {k for k in _adapters(tmp_path) if k.startswith('msta/')}
   assert res['trainable_params'] == sum(v.size for v in _adapters(tmp_path).values())
+  assert saved['adapters'] == str(tmp_path / 'adapters.safetensors') and not os.path.exists('file:')
+  adapters = (tmp_path / 'adapters.safetensors').read_bytes()
+  with caplog.at_level('INFO'):  # The same command again resumes from the last checkpoint: the same outputs.
+    again = trainer.train_and_evaluate(config, f'file://{tmp_path}')
+  assert 'resumed from step 12' in caplog.text and not (tmp_path / 'run.lock').exists()
+  assert again['test'] == res['test'] and (tmp_path / 'adapters.safetensors').read_bytes() == adapters
 
 
 def test_meshes_agree_and_checkpoints_move_between_meshes(data_dir, tmp_path):

@@ -30,8 +30,10 @@ from typing import Any, Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 from tqdm import auto as tqdm
 
+from msta_jax import files
 from msta_jax.data import classes as classes_lib
 from msta_jax.data import counts
 from msta_jax.data import decode
@@ -297,11 +299,11 @@ class Quarantine:
     return sorted(e['path'] for e in self.entries.values() if not e['stored'] and split in e['splits'])
 
   def write(self, directory: str, title: str) -> None:
-    with open(os.path.join(directory, 'quarantine.json'), 'w', encoding='utf-8') as f:
-      json.dump({'summary': self.summary(), 'splits': self.per_split,
-                 'files': sorted(self.entries.values(), key=lambda e: e['path'])}, f, indent=1)
-    with open(os.path.join(directory, 'quarantine.txt'), 'w', encoding='utf-8') as f:
-      f.write(self.text(title))
+    """quarantine.json and quarantine.txt (msta_jax.files: also into a gs:// data dir)."""
+    files.write_atomic(os.path.join(directory, 'quarantine.json'), json.dumps(
+        {'summary': self.summary(), 'splits': self.per_split,
+         'files': sorted(self.entries.values(), key=lambda e: e['path'])}, indent=1))
+    files.write_atomic(os.path.join(directory, 'quarantine.txt'), self.text(title))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -360,10 +362,9 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
         s.name: missing_message(s.name, self.quarantine.unusable(s.name), len(s.entries), self._max_missing,
                                 'are missing or unusable')
         for s in self._sources if len(self.quarantine.unusable(s.name)) > self._max_missing * len(s.entries)}
-    os.makedirs(os.path.join(os.fspath(self.data_dir), 'lists'), exist_ok=True)
     for s in self._sources:  # Line n is list_index n: logits files name their videos from it.
-      with open(os.path.join(os.fspath(self.data_dir), 'lists', f'{s.name}.txt'), 'w', encoding='utf-8') as f:
-        f.write(''.join(f'{p}\n' for p, _ in s.entries))
+      files.write_atomic(os.path.join(os.fspath(self.data_dir), 'lists', f'{s.name}.txt'),
+                         ''.join(f'{p}\n' for p, _ in s.entries))
     self.quarantine.write(os.fspath(self.data_dir), f'{self.name}/{self.builder_config.name} '
                           f'{self.version}: videos under {dl_manager.manual_dir}')
 
@@ -471,7 +472,7 @@ def dataset_dir(data_dir: str, name: str, version: str = VERSION) -> str:
 def load(data_dir: str, name: str) -> tfds.core.DatasetBuilder:
   """The built dataset `name` (named or generic config), read from its files."""
   path = dataset_dir(data_dir, name)
-  if not os.path.isfile(os.path.join(path, 'dataset_info.json')):
+  if not (epath.Path(path) / 'dataset_info.json').is_file():  # Also a gs:// data dir.
     raise FileNotFoundError(f'{path} holds no built dataset; run python -m msta_jax.tools.build first')
   return tfds.builder_from_directory(path)
 
