@@ -36,6 +36,7 @@ import numpy as np
 from absl import flags, logging
 
 from msta_jax.data import bad_records as bad_records_lib
+from msta_jax.data import host_memory
 from msta_jax.data import test_sampling
 from msta_jax.data import transforms
 
@@ -205,10 +206,11 @@ def default_num_workers() -> int:
   return max(1, cores - 2)
 
 
-def _exit_with_parent(worker_index: int, worker_count: int) -> None:
-  """grain worker_init_fn: the worker exits once its parent is gone, even after a SIGKILL (daemonic
-  processes are only stopped by a parent that exits normally)."""
+def _init_worker(worker_index: int, worker_count: int) -> None:
+  """grain worker_init_fn: the worker keeps its freed memory (host_memory) and exits once its parent is
+  gone, even after a SIGKILL (daemonic processes are only stopped by a parent that exits normally)."""
   del worker_index, worker_count
+  host_memory.keep_freed_memory()
   parent = os.getppid()
 
   def watch():
@@ -271,6 +273,7 @@ class TrainLoader:
     self.num_threads, self.num_workers, self.text_fn = num_threads, num_workers, text_fn
     self.video_dtype = transforms.wire_dtype(augment)
     self.bad_records, self._replaced = bad_records_lib.check_mode(bad_records), []
+    host_memory.keep_freed_memory()  # The loader's threads run in this process.
     # Storage indices, read in the transform: a bad record is named by its index, or replaced.
     self._base = grain.MapDataset.range(len(src)).seed(seed).shuffle().repeat(None)
     self._iter = None
@@ -289,7 +292,7 @@ class TrainLoader:
       if not flags.FLAGS.is_parsed():  # grain reads its absl flags; a library caller (tests) parsed none.
         flags.FLAGS.mark_as_parsed()
       ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self.num_workers),
-                          worker_init_fn=_exit_with_parent)
+                          worker_init_fn=_init_worker)
     self._iter = iter(ds)
 
   def __iter__(self) -> 'TrainLoader':
