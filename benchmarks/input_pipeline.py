@@ -8,17 +8,18 @@ Reads a built dataset with the trainer's loader (`data.pipeline.TrainLoader`: ra
 decoding of the 8 sampled frames only, random-resized crop, flip, colour jitter 0.8, greyscale 0.2,
 batching; normalisation is on the device since issue 18) and times whole batches after a warm-up, once
 per setting: threads only in this process (--threads), and grain worker processes (--workers, each with
---worker_threads threads). --nocolour turns colour jitter and greyscale off (uint8 clips on the wire). Without --data_dir it writes
+--worker_threads threads). --nocolour turns colour jitter and greyscale off; --nouint8_colour ships
+colour-jittered clips as float32 (uint8 is the default, as the trainer's). Without --data_dir it writes
 --videos test-made videos with PyAV (h264, --width x --height, textured moving content so that the
 stored JPEGs have realistic sizes) and builds them with `msta_jax.tools.build` (default storage: short
 side 256, at most 64 frames) into a temporary folder (or --work_dir, reused when it is there).
 
 clips/s per core = clips/s / the cores this process may use (the goal is 45 or better with every
 augmentation on). That wall-clock rate depends on what else runs on the machine; `clips_per_cpu_second`
-does not: the clips of the timed batches over the CPU seconds the input spent on them (this process's
-`time.process_time`, all its threads, plus the worker processes' user+system time from psutil). On idle
-cores that the loader saturates, the two agree. Compare clips/s with benchmarks/train_step.py's: the slower of the two bounds a
-training run. The JSON also says how many such cores one H100 (~780 clips/s: ViCLIP-B/16 MSTA step
+much less (shared caches still slow it under load): the clips of the timed batches over the CPU seconds
+the input spent on them (this process's `time.process_time`, all its threads, plus the worker
+processes' user+system time from psutil). On idle cores that the loader saturates, the two agree.
+Compare clips/s with benchmarks/train_step.py's: the slower of the two bounds a training run. The JSON also says how many such cores one H100 (~780 clips/s: ViCLIP-B/16 MSTA step
 ~0.51 TFLOP/clip at 40% bf16 MFU) and one TPU v4 host (~860 clips/s) would need. The machine may be
 shared: the JSON records the 1-minute load average. Prints a table, then one JSON line.
 """

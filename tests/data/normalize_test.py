@@ -8,6 +8,7 @@ from PIL import Image
 
 from msta_jax.data import normalize
 from msta_jax.data import transforms as T
+from tests.data import transforms_test
 
 # The model statistics the configs use: ViCLIP's (ImageNet), CLIP's, and the synthetic set's.
 STATS = {'imagenet': ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -30,15 +31,7 @@ def old_train_clip(frames, size, aug, rng, mean, std):
   """transforms.train_clip as it was at b440921 (host normalisation) for augmentations WITHOUT colour ops,
   the reference for bit-identity (colour ops: tests/data/transforms_test.py)."""
   assert not T.colour_ops(aug)
-  w, h = frames[0].size
-  box = T._crop_box(w, h, aug.crop_scale, rng) if aug.crop_scale != (1.0, 1.0) else (0, 0, w, h)
-  x = np.stack([np.asarray(f.resize((size, size), Image.BICUBIC, box=box)) for f in frames]).astype(np.float32)
-  x *= np.float32(1 / 255)
-  if aug.flip and rng.random() < 0.5:
-    x = x[:, :, ::-1]
-  x = x - np.asarray(mean, np.float32)
-  x *= 1 / np.asarray(std, np.float32)
-  return x
+  return old_host_normalise(transforms_test.old_train_clip(frames, size, aug, rng), mean, std)
 
 
 def old_test_normalise(views_u8, mean, std):
