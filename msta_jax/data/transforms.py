@@ -177,11 +177,15 @@ def wire_dtype(aug: Augment) -> type:
 
 def _colour(x: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.ndarray:
   """Colour jitter and greyscale of a uint8 clip, drawn from `rng` -> `wire_dtype(aug)`."""
+  ops = jitter_ops(rng) if aug.color_jitter and rng.random() < aug.color_jitter else None
+  grey = aug.grayscale and rng.random() < aug.grayscale
+  if ops is None and not grey and aug.uint8_colour:
+    return x  # rint(v * float32(1/255) * 255) == v for every uint8 v.
   p = _to_planar(x)
-  if aug.color_jitter and rng.random() < aug.color_jitter:
-    p = _jitter_planar(p, jitter_ops(rng))
+  if ops is not None:
+    p = _jitter_planar(p, ops)
   planes = list(p)
-  if aug.grayscale and rng.random() < aug.grayscale:  # Not clipped: the luma of 0..1 is in 0..1.
+  if grey:  # Not clipped: the luma of 0..1 is in 0..1.
     planes = [_luma(p, np.empty_like(p[0]), np.empty_like(p[0]))]
   if aug.uint8_colour:  # Every plane is in 0..1 (clipped by every colour op).
     planes = [np.rint(q * np.float32(255)).astype(np.uint8) for q in planes]
