@@ -2,10 +2,11 @@
 
 Each training clip allocates and frees arrays of 1-5 MB (decoded frames, the planar colour buffers, the
 clip) and each batch one of 10-40 MB. glibc's malloc serves such sizes with fresh mmap'd or trimmed
-pages that the kernel must fault in again on first touch: on the benchmark's 8x224 clips that was ~1 ms
-per 4.8 MB array and about a tenth of the loader's CPU time (BENCHMARKS.md, "Input pipeline"). Raising
-glibc's mmap and trim thresholds lets freed blocks be reused as they are. The values are the same bits
-either way; the cost is up to TRIM_THRESHOLD of idle heap per malloc arena.
+pages that the kernel must fault in again on first touch: ~1 ms per 4.8 MB array on this machine.
+Raising glibc's mmap and trim thresholds lets freed blocks be reused as they are: on the benchmark's
+8x224 clips, 3% less CPU per clip with loader threads and 8% in worker processes (BENCHMARKS.md, "CPU
+per clip"). The values are the same bits either way; the cost is up to TRIM_THRESHOLD of idle heap per
+malloc arena.
 """
 from __future__ import annotations
 
