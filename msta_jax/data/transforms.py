@@ -103,8 +103,8 @@ def _colour_matrix(op: str, f: float) -> np.ndarray:
 
 # Colour ops work on PLANAR clips, [3, pixels] float32: every op is then a few numpy passes over
 # contiguous planes (no BLAS: a 3x3 map as a stack of [W, 3] @ [3, 3] GEMMs cost twice as much, and one
-# large GEMM starts OpenBLAS threads under the loader's threads), and results are the same on every CPU
-# (IEEE float32 multiplies and adds, no BLAS kernel choosing an order or an FMA).
+# large GEMM starts OpenBLAS threads under the loader's threads), and the 3x3 maps round the same on
+# every CPU (IEEE float32 multiplies and adds, no BLAS kernel choosing an order or an FMA).
 
 
 def _mix(p: np.ndarray, m: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
