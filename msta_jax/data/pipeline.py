@@ -7,7 +7,7 @@ randomness is derived by grain from (seed, position), independent of worker thre
 
 Examples are read undecoded (`tf.train.Example`) and only the T sampled frames of a clip are decoded.
 Every batch is process-local numpy; the trainer assembles global arrays. Clips are uint8 pixels (float32
-in 0..1 for training with colour jitter or grayscale on): normalisation happens on the device
+in 0..1 for training with colour ops and augment.uint8_colour=False): normalisation happens on the device
 (msta_jax/data/normalize.py). Training batches can be built in grain worker processes (`num_workers`)
 beside the reading threads; the data order and every random draw are the same for any worker and thread
 count, so the state is the same too.

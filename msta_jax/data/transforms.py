@@ -165,8 +165,8 @@ def apply_jitter(x: np.ndarray, ops: list[tuple[str, float]]) -> np.ndarray:
 
 
 def colour_ops(aug: Augment) -> bool:
-  """Whether `aug` may change colours to values no uint8 holds: such clips ship as float32 0..1 (unless
-  `aug.uint8_colour` rounds them)."""
+  """Whether `aug` may change colours to values no uint8 holds: such clips are rounded to uint8
+  (`aug.uint8_colour`, the default) or ship as float32 0..1."""
   return bool(aug.color_jitter or aug.grayscale)
 
 
