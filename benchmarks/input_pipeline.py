@@ -8,14 +8,18 @@ Reads a built dataset with the trainer's loader (`data.pipeline.TrainLoader`: ra
 decoding of the 8 sampled frames only, random-resized crop, flip, colour jitter 0.8, greyscale 0.2,
 batching; normalisation is on the device since issue 18) and times whole batches after a warm-up, once
 per setting: threads only in this process (--threads), and grain worker processes (--workers, each with
---worker_threads threads). --nocolour turns colour jitter and greyscale off (uint8 clips on the wire). Without --data_dir it writes
+--worker_threads threads). --nocolour turns colour jitter and greyscale off; --nouint8_colour ships
+colour-jittered clips as float32 (uint8 is the default, as the trainer's). Without --data_dir it writes
 --videos test-made videos with PyAV (h264, --width x --height, textured moving content so that the
 stored JPEGs have realistic sizes) and builds them with `msta_jax.tools.build` (default storage: short
 side 256, at most 64 frames) into a temporary folder (or --work_dir, reused when it is there).
 
 clips/s per core = clips/s / the cores this process may use (the goal is 45 or better with every
-augmentation on). Compare clips/s with benchmarks/train_step.py's: the slower of the two bounds a
-training run. The JSON also says how many such cores one H100 (~780 clips/s: ViCLIP-B/16 MSTA step
+augmentation on). That wall-clock rate depends on what else runs on the machine; `clips_per_cpu_second`
+much less (shared caches still slow it under load): the clips of the timed batches over the CPU seconds
+the input spent on them (this process's `time.process_time`, all its threads, plus the worker
+processes' user+system time from psutil). On idle cores that the loader saturates, the two agree.
+Compare clips/s with benchmarks/train_step.py's: the slower of the two bounds a training run. The JSON also says how many such cores one H100 (~780 clips/s: ViCLIP-B/16 MSTA step
 ~0.51 TFLOP/clip at 40% bf16 MFU) and one TPU v4 host (~860 clips/s) would need. The machine may be
 shared: the JSON records the 1-minute load average. Prints a table, then one JSON line.
 """
@@ -51,8 +55,8 @@ _THREADS = flags.DEFINE_list('threads', ['1', '2', '4'], 'Loader threads (grain 
 _WORKERS = flags.DEFINE_list('workers', ['2'], 'Worker processes (grain MultiprocessingOptions) to measure.')
 _WORKER_THREADS = flags.DEFINE_integer('worker_threads', 2, 'Threads in each worker process.')
 _COLOUR = flags.DEFINE_bool('colour', True, 'Colour jitter 0.8 and greyscale 0.2 on (the training default).')
-_UINT8_COLOUR = flags.DEFINE_bool('uint8_colour', False, 'Round colour-jittered clips to uint8 '
-                                  '(config.data.augment.uint8_colour).')
+_UINT8_COLOUR = flags.DEFINE_bool('uint8_colour', True, 'Round colour-jittered clips to uint8 '
+                                  '(config.data.augment.uint8_colour, the default); --nouint8_colour: float32.')
 _WARMUP = flags.DEFINE_integer('warmup_batches', 3, 'Untimed batches per setting.')
 _BATCHES = flags.DEFINE_integer('batches', 30, 'Timed batches per setting.')
 
@@ -106,6 +110,21 @@ def build_own(work_dir: str) -> tuple[str, str, float]:
 ACCELERATORS = {'h100_40pct_mfu': 780.0, 'tpu_v4_host': 860.0}
 
 
+def cpu_seconds(workers: bool) -> float:
+  """CPU seconds used so far by this process (every thread) and, with `workers`, its live child processes
+  (grain's workers: psutil reads them while they run; RUSAGE_CHILDREN would count only exited ones)."""
+  total = time.process_time()
+  if workers:
+    import psutil  # Only here: the threads-only figure needs nothing beyond the standard library.
+    for child in psutil.Process().children(recursive=True):
+      try:
+        t = child.cpu_times()
+        total += t.user + t.system
+      except psutil.NoSuchProcess:
+        pass
+  return total
+
+
 def measure(src, threads: int, workers: int) -> dict:
   from msta_jax.data import pipeline, transforms
   from msta_jax.models import clip as clip_lib
@@ -121,14 +140,17 @@ def measure(src, threads: int, workers: int) -> dict:
   if batch['video'].shape != want:
     raise AssertionError(f'video batch {batch["video"].shape}, expected {want}')
   times = []
-  start = time.perf_counter()
+  cpu_start, start = cpu_seconds(bool(workers)), time.perf_counter()
   for _ in range(_BATCHES.value):
     t = time.perf_counter()
     next(loader)
     times.append(time.perf_counter() - t)
   total = time.perf_counter() - start
+  cpu = cpu_seconds(bool(workers)) - cpu_start
   loader.close()  # Its prefetch threads and workers must not run into the next setting's timing.
-  return {'threads': threads, 'workers': workers, 'clips_per_s': _BATCHES.value * _BATCH.value / total,
+  clips = _BATCHES.value * _BATCH.value
+  return {'threads': threads, 'workers': workers, 'clips_per_s': clips / total,
+          'cpu_ms_per_clip': 1e3 * cpu / clips, 'clips_per_cpu_second': clips / cpu,
           'median_batch_s': statistics.median(times), 'total_s': total, 'video_dtype': str(batch['video'].dtype),
           'video_bytes_per_clip': int(batch['video'][0].nbytes)}
 
@@ -153,11 +175,12 @@ def main(argv):
             [measure(src, _WORKER_THREADS.value, int(w)) for w in _WORKERS.value])
   print(f'dataset {name} split {_SPLIT.value}: {len(src)} clips, ~{np.mean(frames):.0f} stored frames each, '
         f'~{jpeg / 1024:.1f} KiB per JPEG frame; {cores} cores')
-  print(f'{"workers":>7s} {"threads":>7s} {"clips/s":>8s} {"clips/s/core":>12s} {"batch s":>8s}')
+  print(f'{"workers":>7s} {"threads":>7s} {"clips/s":>8s} {"clips/s/core":>12s} {"clips/cpu-s":>11s} '
+        f'{"cpu ms/clip":>11s} {"batch s":>8s}')
   for r in rows:
     r['clips_per_s_per_core'] = r['clips_per_s'] / cores
     print(f'{r["workers"]:7d} {r["threads"]:7d} {r["clips_per_s"]:8.1f} {r["clips_per_s_per_core"]:12.1f} '
-          f'{r["median_batch_s"]:8.3f}')
+          f'{r["clips_per_cpu_second"]:11.1f} {r["cpu_ms_per_clip"]:11.2f} {r["median_batch_s"]:8.3f}')
   best = max(rows, key=lambda r: r['clips_per_s'])
   best_threads = max((r for r in rows if not r['workers']), key=lambda r: r['clips_per_s'], default=None)
   best_workers = max((r for r in rows if r['workers']), key=lambda r: r['clips_per_s'], default=None)
@@ -171,9 +194,12 @@ def main(argv):
       'uint8_colour': _UINT8_COLOUR.value, 'settings': rows,
       'threads_only_clips_per_s_per_core': best_threads and best_threads['clips_per_s_per_core'],
       'workers_clips_per_s_per_core': best_workers and best_workers['clips_per_s_per_core'],
+      'threads_only_clips_per_cpu_second': best_threads and best_threads['clips_per_cpu_second'],
+      'workers_clips_per_cpu_second': best_workers and best_workers['clips_per_cpu_second'],
       'best_threads': best['threads'], 'best_workers': best['workers'],
       'cores_needed': {k: round(v / per_core, 1) for k, v in ACCELERATORS.items()},
       'clips_per_s': best['clips_per_s'], 'clips_per_s_per_core': per_core,
+      'clips_per_cpu_second': best['clips_per_cpu_second'], 'cpu_ms_per_clip': best['cpu_ms_per_clip'],
       'goal_clips_per_s_per_core': 45.0,
   }))
 

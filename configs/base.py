@@ -90,9 +90,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       decoded_cache_mb=0,          # Decoded training frames kept in memory per input process (data/frame_cache.py):
                                    # for small splits read every epoch; 0: decode every time. Same batches either way.
       # uint8_colour: round colour-jittered / greyed clips to uint8 (4x fewer bytes to the device, as
-      # torchvision's PIL ColorJitter; moves pixels by up to half a grey level). Off: float32 0..1.
+      # torchvision's PIL ColorJitter; moves pixels by at most half a grey level). False: float32 0..1.
       augment=ml_collections.ConfigDict(dict(crop_scale=(0.5, 1.0), flip=True, color_jitter=0.8,
-                                             grayscale=0.2, uint8_colour=False)),
+                                             grayscale=0.2, uint8_colour=True)),
   ))
 
   # Evaluation: views per test video (clips x crops), model selection on val with one view.

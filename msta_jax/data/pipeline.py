@@ -7,7 +7,7 @@ randomness is derived by grain from (seed, position), independent of worker thre
 
 Examples are read undecoded (`tf.train.Example`) and only the T sampled frames of a clip are decoded.
 Every batch is process-local numpy; the trainer assembles global arrays. Clips are uint8 pixels (float32
-in 0..1 for training with colour jitter or grayscale on): normalisation happens on the device
+in 0..1 for training with colour ops and augment.uint8_colour=False): normalisation happens on the device
 (msta_jax/data/normalize.py). Training batches can be built in grain worker processes (`num_workers`)
 beside the reading threads; the data order and every random draw are the same for any worker and thread
 count, so the state is the same too.
@@ -38,6 +38,7 @@ from etils import epath
 from msta_jax import paths
 from msta_jax.data import bad_records as bad_records_lib
 from msta_jax.data import frame_cache
+from msta_jax.data import host_memory
 from msta_jax.data import test_sampling
 from msta_jax.data import transforms
 
@@ -207,10 +208,11 @@ def default_num_workers() -> int:
   return max(1, cores - 2)
 
 
-def _exit_with_parent(worker_index: int, worker_count: int) -> None:
-  """grain worker_init_fn: the worker exits once its parent is gone, even after a SIGKILL (daemonic
-  processes are only stopped by a parent that exits normally)."""
+def _init_worker(worker_index: int, worker_count: int) -> None:
+  """grain worker_init_fn: the worker keeps its freed memory (host_memory) and exits once its parent is
+  gone, even after a SIGKILL (daemonic processes are only stopped by a parent that exits normally)."""
   del worker_index, worker_count
+  host_memory.keep_freed_memory()
   parent = os.getppid()
 
   def watch():
@@ -283,6 +285,7 @@ class TrainLoader:
     self.bad_records, self._replaced = bad_records_lib.check_mode(bad_records), []
     # Shared by the reading threads and kept across set_state; worker processes each get a copy.
     self.cache = frame_cache.FrameCache(decoded_cache_bytes) if decoded_cache_bytes else None
+    host_memory.keep_freed_memory()  # The loader's threads run in this process.
     # Storage indices, read in the transform: a bad record is named by its index, or replaced.
     self._base = grain.MapDataset.range(len(src)).seed(seed).shuffle().repeat(None)
     self._iter = None
@@ -302,7 +305,7 @@ class TrainLoader:
       if not flags.FLAGS.is_parsed():  # grain reads its absl flags; a library caller (tests) parsed none.
         flags.FLAGS.mark_as_parsed()
       ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self.num_workers),
-                          worker_init_fn=_exit_with_parent)
+                          worker_init_fn=_init_worker)
     self._iter = iter(ds)
 
   def __iter__(self) -> 'TrainLoader':

@@ -14,8 +14,9 @@
   start, centre, end; S=1: centre), as ViFi-CLIP's 3-crop testing; or 'squash' (ViCLIP's own test
   transform: Resize((224, 224)), no crop).
 - Clips leave here as uint8 pixels; normalisation with the MODEL's mean/std (ImageNet for ViCLIP, CLIP's
-  for CLIP) happens on the device (msta_jax/data/normalize.py). Colour jitter and grayscale stay here in
-  float32 (their draws and arithmetic exactly as before); a loader with either on ships float32 0..1.
+  for CLIP) happens on the device (msta_jax/data/normalize.py). Colour jitter and grayscale run here in
+  float32 on planar clips, then round to uint8 (`Augment.uint8_colour`, the default; False ships float32
+  0..1).
 """
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ class Augment:
   color_jitter: float = 0.8                     # Probability; 0 disables.
   grayscale: float = 0.2                        # Probability; 0 disables.
   # Round colour-jittered / greyed clips to uint8, as torchvision's ColorJitter on PIL images does: 4x
-  # fewer bytes host-to-device; off by default, since it moves pixels by up to half a grey level.
-  uint8_colour: bool = False
+  # fewer bytes to batch, to share between processes and to send to the device; moves each value by at
+  # most half a grey level from the float32 result. False: float32 0..1 on the wire.
+  uint8_colour: bool = True
 
 
 def segment_indices(num_stored: int, num_frames: int, *, rng: np.random.Generator | None = None,
@@ -56,7 +58,9 @@ def decode_frames(encoded: list[bytes], indices: np.ndarray) -> list[Image.Image
   out = []
   for i in indices.tolist():
     if i not in cache:
-      cache[i] = Image.open(io.BytesIO(encoded[i])).convert('RGB')
+      im = Image.open(io.BytesIO(encoded[i]))
+      im.load()
+      cache[i] = im if im.mode == 'RGB' else im.convert('RGB')  # convert('RGB') of an RGB image copies it.
     out.append(cache[i])
   return out
 
@@ -97,29 +101,72 @@ def _colour_matrix(op: str, f: float) -> np.ndarray:
   return (np.linalg.inv(_TO_YIQ) @ rot @ _TO_YIQ).astype(np.float32)
 
 
-def apply_jitter(x: np.ndarray, ops: list[tuple[str, float]]) -> np.ndarray:
-  """x float32 [T, H, W, 3] in 0..1, changed in place where it can be; clipped to 0..1 after each op.
-  Contrast blends with the clip's mean luma (one draw and one mean per clip, so frames stay alike).
+# Colour ops work on PLANAR clips, [3, pixels] float32: every op is then a few numpy passes over
+# contiguous planes (no BLAS: a 3x3 map as a stack of [W, 3] @ [3, 3] GEMMs cost twice as much, and one
+# large GEMM starts OpenBLAS threads under the loader's threads), and the 3x3 maps round the same on
+# every CPU (IEEE float32 multiplies and adds, no BLAS kernel choosing an order or an FMA).
 
-  The colour maps stay 4-D matmuls (a stack of [W, 3] @ [3, 3]) on purpose: one flat [T*H*W, 3] GEMM is
-  big enough for OpenBLAS to start its own threads, and under the loader's threads that halved
-  throughput (benchmarks/input_pipeline.py: 38 -> 70 clips/s on 2 cores)."""
+
+def _mix(p: np.ndarray, m: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+  """out[c] = m[c, 0] p[0] + m[c, 1] p[1] + m[c, 2] p[2] (a 3x3 map of planar pixels), rounded per
+  product and sum in this order."""
+  for c in range(len(m)):
+    np.multiply(p[0], m[c, 0], out=out[c])
+    for k in (1, 2):
+      np.multiply(p[k], m[c, k], out=tmp)
+      out[c] += tmp
+  return out
+
+
+def _luma(p: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+  """The luma plane [pixels] of planar pixels (ITU-R 601-2, as PIL's and torchvision's grayscale)."""
+  return _mix(p, _LUMA[None], out[None], tmp)[0]
+
+
+def _jitter_planar(p: np.ndarray, ops: list[tuple[str, float]]) -> np.ndarray:
+  """Colour jitter of planar pixels p [3, n] float32 in 0..1, clipped to 0..1 after each op; p may be
+  overwritten and the result may be another buffer. Contrast blends with the clip's mean luma (one draw
+  and one mean per clip, so frames stay alike)."""
+  spare, tmp = np.empty_like(p), np.empty_like(p[0])
   for op, f in ops:
     if op == 'brightness':
-      x *= np.float32(f)
+      p *= np.float32(f)
     elif op == 'contrast':
-      mean = np.float32((x @ _LUMA).mean(dtype=np.float64))
-      x *= np.float32(f)
-      x += np.float32((1 - f) * mean)
+      mean = np.float32(_luma(p, spare[0], tmp).mean(dtype=np.float64))
+      p *= np.float32(f)
+      p += np.float32((1 - f) * mean)
     else:
-      x = x @ _colour_matrix(op, f).T
-    np.clip(x, 0.0, 1.0, out=x)
-  return x
+      p, spare = _mix(p, _colour_matrix(op, f), spare, tmp), p
+    np.clip(p, 0.0, 1.0, out=p)
+  return p
+
+
+def _to_planar(x: np.ndarray) -> np.ndarray:
+  """uint8 [..., 3] -> planar float32 [3, pixels] in 0..1 (v * float32(1/255), as the device's table)."""
+  flat, p = x.reshape(-1, 3), np.empty((3, x.size // 3), np.float32)
+  for c in range(3):  # One contiguous plane at a time: a 2-D transposed copy is 3x slower.
+    p[c] = flat[:, c]
+  p *= np.float32(1 / 255)
+  return p
+
+
+def _from_planar(planes: list[np.ndarray], shape: tuple[int, ...], dtype: type) -> np.ndarray:
+  """Planes (one per channel, or the same grey plane three times) -> interleaved [..., 3] `dtype`."""
+  out = np.empty((planes[0].size, 3), dtype)
+  for c, plane in enumerate(planes):
+    out[:, c] = plane
+  return out.reshape(shape)
+
+
+def apply_jitter(x: np.ndarray, ops: list[tuple[str, float]]) -> np.ndarray:
+  """Colour jitter of an interleaved clip x float32 [..., 3] in 0..1 (`train_clip` works planar)."""
+  p = _jitter_planar(np.ascontiguousarray(x.reshape(-1, 3).T), ops)
+  return _from_planar(list(p), x.shape, np.float32)
 
 
 def colour_ops(aug: Augment) -> bool:
-  """Whether `aug` may change colours to values no uint8 holds: such clips ship as float32 0..1 (unless
-  `aug.uint8_colour` rounds them)."""
+  """Whether `aug` may change colours to values no uint8 holds: such clips are rounded to uint8
+  (`aug.uint8_colour`, the default) or ship as float32 0..1."""
   return bool(aug.color_jitter or aug.grayscale)
 
 
@@ -128,41 +175,45 @@ def wire_dtype(aug: Augment) -> type:
   return np.float32 if colour_ops(aug) and not aug.uint8_colour else np.uint8
 
 
-def _cropped_resized(frames: list[Image.Image] | list[np.ndarray], size: int, box: tuple[int, int, int, int]) -> np.ndarray:
-  """uint8 [T, size, size, 3]: each frame's `box` resized bicubic to size x size by PIL. Frames may be
-  decoded uint8 arrays (data/frame_cache.py); where the box is the whole frame and the frame is already
-  size x size, they are stacked as they are, as PIL's resize then returns the same pixels."""
-  if isinstance(frames[0], np.ndarray):
-    h, w = frames[0].shape[:2]
-    if box == (0, 0, w, h) and (w, h) == (size, size):
-      return np.stack(frames)
-    frames = [Image.fromarray(f) for f in frames]
-  return np.stack([np.asarray(f.resize((size, size), Image.BICUBIC, box=box)) for f in frames])
+def _colour(x: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.ndarray:
+  """Colour jitter and greyscale of a uint8 clip, drawn from `rng` -> `wire_dtype(aug)`."""
+  ops = jitter_ops(rng) if aug.color_jitter and rng.random() < aug.color_jitter else None
+  grey = aug.grayscale and rng.random() < aug.grayscale
+  if ops is None and not grey and aug.uint8_colour:
+    return x  # rint(v * float32(1/255) * 255) == v for every uint8 v.
+  p = _to_planar(x)
+  if ops is not None:
+    p = _jitter_planar(p, ops)
+  planes = list(p)
+  if grey:  # Not clipped: the luma of 0..1 is in 0..1.
+    planes = [_luma(p, np.empty_like(p[0]), np.empty_like(p[0]))]
+  if aug.uint8_colour:  # Every plane is in 0..1 (clipped by every colour op).
+    planes = [np.rint(q * np.float32(255)).astype(np.uint8) for q in planes]
+  return _from_planar(planes * (3 // len(planes)), x.shape, wire_dtype(aug))
 
 
 def train_clip(frames: list[Image.Image] | list[np.ndarray], size: int, aug: Augment,
                rng: np.random.Generator) -> np.ndarray:
   """Augmented clip [T, size, size, 3], not normalised, of dtype `wire_dtype(aug)`: uint8 pixels, or
-  float32 in 0..1 when `aug` has colour ops. The draws from `rng` come in the same order either way.
-  `frames`: PIL images, or uint8 [H, W, 3] arrays (the frame cache's)."""
-  w, h = (frames[0].shape[1], frames[0].shape[0]) if isinstance(frames[0], np.ndarray) else frames[0].size
+  float32 in 0..1 when `aug` has colour ops. The draws from `rng` come in the same order either way:
+  crop box, flip, jitter (and its ops), greyscale. `frames`: PIL images, or decoded uint8 [H, W, 3]
+  arrays (data/frame_cache.py)."""
+  arrays = isinstance(frames[0], np.ndarray)
+  w, h = (frames[0].shape[1], frames[0].shape[0]) if arrays else frames[0].size
   box = _crop_box(w, h, aug.crop_scale, rng) if aug.crop_scale != (1.0, 1.0) else (0, 0, w, h)
-  x = _cropped_resized(frames, size, box)
-  colour = colour_ops(aug)
-  if colour:  # Converted before the flip, as always: a flipped view takes another (non-BLAS) matmul path.
-    x = x.astype(np.float32)
-    x *= np.float32(1 / 255)
-  if aug.flip and rng.random() < 0.5:
-    x = x[:, :, ::-1]
-  if not colour:
-    return np.ascontiguousarray(x)
-  if aug.color_jitter and rng.random() < aug.color_jitter:
-    x = apply_jitter(np.ascontiguousarray(x), jitter_ops(rng))
-  if aug.grayscale and rng.random() < aug.grayscale:
-    x = np.repeat((x @ _LUMA)[..., None], 3, axis=-1)
-  if aug.uint8_colour:
-    return np.rint(x * np.float32(255)).astype(np.uint8)  # x is in 0..1: clipped by every colour op.
-  return x
+  flip = aug.flip and rng.random() < 0.5
+  if arrays and box == (0, 0, w, h) and (w, h) == (size, size):
+    x = np.stack(frames)  # PIL's resize returns a whole-frame box at the same size unchanged.
+    if flip:
+      x = np.ascontiguousarray(x[:, :, ::-1])
+  else:
+    if arrays:
+      frames = [Image.fromarray(f) for f in frames]
+    resized = [f.resize((size, size), Image.BICUBIC, box=box) for f in frames]
+    if flip:  # A pixel permutation: PIL's is cheap; numpy's strided copy of a reversed view is not.
+      resized = [r.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for r in resized]
+    x = np.stack([np.asarray(r) for r in resized])
+  return _colour(x, aug, rng) if colour_ops(aug) else x
 
 
 def test_views(frames: list[Image.Image], size: int, crops: int, resize: str) -> np.ndarray:

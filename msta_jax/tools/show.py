@@ -61,7 +61,8 @@ def main(argv: list[str]) -> None:
   src = pipeline.open_split(d.data_dir, prepare.dataset_name(d), split)
   rows = min(_ROWS.value, len(src))
   if _SPLIT.value == 'train':
-    aug = transforms.Augment(tuple(d.augment.crop_scale), d.augment.flip, d.augment.color_jitter, d.augment.grayscale)
+    aug = transforms.Augment(tuple(d.augment.crop_scale), d.augment.flip, d.augment.color_jitter, d.augment.grayscale,
+                             d.augment.uint8_colour)
     loader = pipeline.TrainLoader(src, global_batch=rows, clip=clip, augment=aug, seed=config.seed, num_threads=2)
     batch = next(loader)
     loader.close()

@@ -1,4 +1,6 @@
 """Device normalisation of the wire's pixels against the host arithmetic it replaced, bit for bit."""
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ from PIL import Image
 
 from msta_jax.data import normalize
 from msta_jax.data import transforms as T
+from tests.data import transforms_test
 
 # The model statistics the configs use: ViCLIP's (ImageNet), CLIP's, and the synthetic set's.
 STATS = {'imagenet': ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -13,21 +16,22 @@ STATS = {'imagenet': ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
          'synthetic': ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))}
 
 
-def old_train_clip(frames, size, aug, rng, mean, std):
-  """transforms.train_clip as it was at b440921 (host normalisation), the reference for bit-identity."""
-  w, h = frames[0].size
-  box = T._crop_box(w, h, aug.crop_scale, rng) if aug.crop_scale != (1.0, 1.0) else (0, 0, w, h)
-  x = np.stack([np.asarray(f.resize((size, size), Image.BICUBIC, box=box)) for f in frames]).astype(np.float32)
-  x *= np.float32(1 / 255)
-  if aug.flip and rng.random() < 0.5:
-    x = x[:, :, ::-1]
-  if aug.color_jitter and rng.random() < aug.color_jitter:
-    x = T.apply_jitter(np.ascontiguousarray(x), T.jitter_ops(rng))
-  if aug.grayscale and rng.random() < aug.grayscale:
-    x = np.repeat((x @ T._LUMA)[..., None], 3, axis=-1)
+def old_host_normalise(x, mean, std):
+  """transforms.train_clip's normalisation at b440921 (host), on a clip of the wire: uint8, or float32
+  0..1 (colour ops with uint8_colour=False)."""
+  if x.dtype == np.uint8:
+    x = x.astype(np.float32)
+    x *= np.float32(1 / 255)
   x = x - np.asarray(mean, np.float32)
   x *= 1 / np.asarray(std, np.float32)
   return x
+
+
+def old_train_clip(frames, size, aug, rng, mean, std):
+  """transforms.train_clip as it was at b440921 (host normalisation) for augmentations WITHOUT colour ops,
+  the reference for bit-identity (colour ops: tests/data/transforms_test.py)."""
+  assert not T.colour_ops(aug)
+  return old_host_normalise(transforms_test.old_train_clip(frames, size, aug, rng), mean, std)
 
 
 def old_test_normalise(views_u8, mean, std):
@@ -56,12 +60,19 @@ def test_train_clips_normalised_on_device_equal_the_old_host_path_bit_for_bit(au
   fn = jax.jit(lambda v: normalize.model_input(v, mean, std, 'train'))
   for seed in range(8):
     frames = _frames(seed)
-    want = old_train_clip(frames, 16, AUGMENTS[aug], np.random.default_rng(seed), mean, std)
     wire = T.train_clip(frames, 16, AUGMENTS[aug], np.random.default_rng(seed))
-    assert wire.dtype == (np.float32 if T.colour_ops(AUGMENTS[aug]) else np.uint8)
-    got = np.asarray(fn(wire))
-    assert got.dtype == np.float32
-    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32), err_msg=f'seed {seed}')
+    assert wire.dtype == np.uint8  # Colour ops too: rounded to uint8 by default (uint8_colour).
+    floats = T.train_clip(frames, 16, dataclasses.replace(AUGMENTS[aug], uint8_colour=False),
+                          np.random.default_rng(seed))
+    assert floats.dtype == (np.float32 if T.colour_ops(AUGMENTS[aug]) else np.uint8)
+    for x in (wire, floats):
+      got = np.asarray(fn(x))
+      assert got.dtype == np.float32
+      want = old_host_normalise(x, mean, std)
+      np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32), err_msg=f'seed {seed}')
+    if not T.colour_ops(AUGMENTS[aug]):  # Crop, resize and flip too: the whole old host path.
+      want = old_train_clip(frames, 16, AUGMENTS[aug], np.random.default_rng(seed), mean, std)
+      np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32), err_msg=f'seed {seed}')
 
 
 @pytest.mark.parametrize('stats', sorted(STATS))
@@ -93,16 +104,18 @@ def test_unknown_rule_and_float_views_are_refused():
 
 
 def test_uint8_colour_rounds_jittered_clips_to_the_nearest_grey_level():
-  """The opt-in uint8 wire with colour ops on: the same draws, pixels within half a grey level."""
+  """The default uint8 wire with colour ops on: the same draws, pixels within half a grey level of the
+  float32 wire (uint8_colour=False)."""
   mean, std = STATS['imagenet']
-  aug = T.Augment(uint8_colour=True)
-  assert T.wire_dtype(aug) == np.uint8 and T.wire_dtype(T.Augment()) == np.float32
+  floats_aug = T.Augment(uint8_colour=False)
+  assert T.wire_dtype(T.Augment()) == np.uint8 and T.wire_dtype(floats_aug) == np.float32
   fn = jax.jit(lambda v: normalize.model_input(v, mean, std, 'train'))
   for seed in range(4):
     frames = _frames(seed)
-    floats = T.train_clip(frames, 16, T.Augment(), np.random.default_rng(seed))
-    wire = T.train_clip(frames, 16, aug, np.random.default_rng(seed))
-    assert wire.dtype == np.uint8
+    floats = T.train_clip(frames, 16, floats_aug, np.random.default_rng(seed))
+    wire = T.train_clip(frames, 16, T.Augment(), np.random.default_rng(seed))
+    assert wire.dtype == np.uint8 and floats.dtype == np.float32
     np.testing.assert_array_equal(wire, np.rint(floats * 255).astype(np.uint8))
-    want = old_train_clip(frames, 16, T.Augment(), np.random.default_rng(seed), mean, std)
+    assert np.abs(wire / 255 - floats).max() <= 0.5 / 255 + 1e-7
+    want = old_host_normalise(floats, mean, std)
     np.testing.assert_allclose(np.asarray(fn(wire)), want, atol=0.5 / 255 / min(std) + 1e-6)
