@@ -41,7 +41,8 @@ def test_synthetic_config_batches_are_bit_identical_to_928a0fc(synthetic_small_b
   name = f'synthetic/{SPEC.name}'
   train_src = pipeline.open_split(data_dir, name, d.train_split)
   loader = pipeline.TrainLoader(train_src, global_batch=8, clip=clip, augment=aug, seed=c.seed,
-                                num_threads=d.num_threads, num_workers=d.num_workers)
+                                num_threads=d.num_threads, num_workers=d.num_workers,
+                                decoded_cache_bytes=int(d.decoded_cache_mb * 2**20))  # As the trainer builds it.
   train = [next(loader) for _ in range(3)]
   loader.close()
   assert train[0]['video'].dtype == np.uint8 and train[0]['video'].shape == (8, 8, 32, 32, 3)
@@ -52,7 +53,8 @@ def test_synthetic_config_batches_are_bit_identical_to_928a0fc(synthetic_small_b
   assert evals[0]['video'].shape == (8, 1, 8, 32, 32, 3)
   small = pipeline.ClipSpec(c.model.num_frames, 24, (0.5,) * 3, (0.25,) * 3)
   crop_flip = transforms.Augment(crop_scale=(0.5, 1.0), flip=True, color_jitter=0.0, grayscale=0.0)
-  loader = pipeline.TrainLoader(train_src, global_batch=8, clip=small, augment=crop_flip, seed=1, num_threads=2)
+  loader = pipeline.TrainLoader(train_src, global_batch=8, clip=small, augment=crop_flip, seed=1, num_threads=2,
+                                decoded_cache_bytes=1 << 20)  # Cached arrays through PIL's crop and flip.
   train_small = [next(loader) for _ in range(2)]
   loader.close()
   evals_small = list(pipeline.eval_batches(pipeline.open_split(data_dir, name, d.val_split), global_batch=8,
