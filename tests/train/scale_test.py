@@ -117,7 +117,12 @@ def _check(name: str, arg: str, preset: str, compiled: dict, options: dict) -> d
   assert all(s.spec == P('data') for s in jax.tree.leaves(eval_batch_in))
   return {'config': name, 'arg': arg, 'preset': preset, 'devices': n, 'rows': rows, 'eval_rows': eval_rows,
           'train': digests[0], 'evaluation': digests[1],
-          'split_leaves': int(sum(not s.is_fully_replicated for s in jax.tree.leaves(state_in)))}
+          'split_params': _split(state_in['trainable']), 'split_moments': _split(state_in['opt'])}
+
+
+def _split(shardings) -> int:
+  import jax
+  return sum(not s.is_fully_replicated for s in jax.tree.leaves(shardings))
 
 
 @pytest.fixture(scope='module')
@@ -149,9 +154,10 @@ def test_every_protocol_and_method_compiles_at(devices, runs):
   averaging = [r for r in results if re.fullmatch(r'method=msta_n\d+', r['arg'])]
   assert averaging and all(r['train'] == few['train'] for r in averaging)
   # The shipped presets replicate every parameter; fsdp splits some (and their moments) on 8+ devices.
-  assert all(r['split_leaves'] == 0 for r in results if not r['preset'])
+  assert all(r['split_params'] == r['split_moments'] == 0 for r in results if not r['preset'])
   fsdp = by_case['ssv2_fewshot', 'method=full_finetune', 'fsdp']
-  assert (fsdp['split_leaves'] > 0) == (devices > 1), fsdp
+  # AdamW's two moments of each split parameter are split as it is.
+  assert fsdp['split_moments'] == 2 * fsdp['split_params'] and (fsdp['split_params'] > 0) == (devices > 1), fsdp
 
 
 if __name__ == '__main__':
