@@ -12,15 +12,14 @@ runs XLA's whole HLO pipeline (sharding propagation, the SPMD partitioner, buffe
 FAST_COMPILE's options: no LLVM optimisation, the classic emitters, one codegen thread, ~6x less CPU
 than a run's options for the same partitioned program (memory figures are the summary tool's job).
 """
-import concurrent.futures
 import hashlib
 import json
-import os
 import re
-import subprocess
 import sys
 
 import pytest
+
+from tests import device_count_runs
 
 PROTOCOLS = ('hmdb_b2n', 'hmdb_fewshot', 'k400_b2n', 'k400_supervised', 'k400_zeroshot', 'ssv2_b2n',
              'ssv2_fewshot', 'ucf_b2n', 'ucf_fewshot')
@@ -127,14 +126,9 @@ def _split(shardings) -> int:
 
 @pytest.fixture(scope='module')
 def runs():
-  """Each device count's subprocess, two at a time: with one codegen thread a compile leaves the second
-  of CI's 2 cores idle."""
-  def run(devices: int) -> subprocess.CompletedProcess:
-    env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
-    return subprocess.run([sys.executable, '-m', 'tests.train.scale_test', str(devices)], capture_output=True,
-                          text=True, env=env, timeout=900)
-  with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-    yield {devices: pool.submit(run, devices) for devices in DEVICE_COUNTS}
+  commands = {n: [sys.executable, '-m', 'tests.train.scale_test', str(n)] for n in DEVICE_COUNTS}
+  with device_count_runs.started(commands, devices={n: n for n in DEVICE_COUNTS}) as futures:
+    yield futures
 
 
 @pytest.mark.parametrize('devices', DEVICE_COUNTS)
