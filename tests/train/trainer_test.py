@@ -3,7 +3,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -110,26 +109,6 @@ def test_unknown_config_key_is_rejected(data_dir, tmp_path):
   assert out.returncode != 0
   assert ("unknown config key 'optim.learning_rate': config.optim has ['accum_steps', 'b1', 'b2', 'epochs'"
           in out.stderr)
-
-
-@pytest.mark.slow
-def test_sigkill_and_resume_is_bit_identical(data_dir, tmp_path):
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
-  subprocess.run(_main(tmp_path / 'a', data_dir), check=True, capture_output=True, env=env)
-  workers = '--config.data.num_workers=1'  # Killed and resumed with a worker process and device prefetch on.
-  victim = subprocess.Popen(_main(tmp_path / 'b', data_dir, workers), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env)
-  ckpts = tmp_path / 'b' / 'checkpoints'
-  deadline = time.time() + 300
-  while not (ckpts.is_dir() and any(p.name.isdigit() for p in ckpts.iterdir())):
-    assert time.time() < deadline and victim.poll() is None, 'no checkpoint appeared'
-    time.sleep(0.2)
-  victim.kill()  # SIGKILL, mid-run.
-  victim.wait()
-  assert not (tmp_path / 'b' / 'results.json').exists()
-  subprocess.run(_main(tmp_path / 'b', data_dir, workers), check=True, capture_output=True, env=env)
-  a = (tmp_path / 'a' / 'adapters.safetensors').read_bytes()
-  assert a == (tmp_path / 'b' / 'adapters.safetensors').read_bytes()
 
 
 def test_local_multiprocess_dry_run_prints_every_process():
