@@ -116,18 +116,3 @@ def test_local_multiprocess_dry_run_prints_every_process():
                         '--config=configs/tiny.py', '--workdir=/tmp/w'], capture_output=True, text=True, check=True)
   lines = out.stdout.strip().splitlines()
   assert len(lines) == 3 and all(f'--process_id={i}' in l and '127.0.0.1:4000' in l for i, l in enumerate(lines))
-
-
-@pytest.mark.slow
-def test_two_processes_on_localhost_count_every_video_once(data_dir, tmp_path):
-  import socket
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-  args = _main(tmp_path, data_dir, '--config.optim.epochs=0.5', '--config.mesh=((\'data\', 2), (\'model\', 1))')[3:]
-  run = subprocess.run(['bash', 'launch/local_multiprocess.sh', f'--port={port}', '--', *args],
-                       capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHON=sys.executable))
-  assert run.returncode == 0, (tmp_path / 'process_0.log').read_text()[-3000:] + run.stderr
-  res = json.loads((tmp_path / 'results.json').read_text())
-  assert res['test']['few_shot_test']['num_videos'] == 96 * 4  # Each video scored once over 2 hosts.
-  assert 'NOTE: 2 processes, 2 devices' in (tmp_path / 'process_1.log').read_text()
