@@ -53,12 +53,19 @@ def plan(config, num_classes: int, scheduler: str = 'memory_optimized') -> dict:
   """The trainer's programs for `config` on this process's devices, compiled, with their inputs:
   train (compiled), evaluation (compiled), state, frozen, batch, eval_batch, task (sharded abstract
   values), and mesh, model, labels, shapes, trainable, frozen_shapes, options for the caller."""
+  p = lower(config, num_classes)
+  options = programs.SCHEDULERS[scheduler]
+  return dict(p, train=programs.compile_lowered(p['train'], options), evaluation=p['evaluation'].compile(options),
+              options=options)
+
+
+def lower(config, num_classes: int) -> dict:
+  """`plan` before compilation: train and evaluation are the lowered programs (jax.stages.Lowered)."""
   checked = config.copy_and_resolve_references()
   with checked.unlocked():
     checked.model.init = ''  # Weights are never read here; everything else is validated as a run would.
   from_config.validate(checked)
   mesh, pcount = sharding.make_mesh(config), jax.process_count()
-  options = programs.SCHEDULERS[scheduler]
   arch = from_config.architecture(config)
   model = from_config.build_model(config, arch)
   shapes = models.param_shapes(model)
@@ -77,17 +84,17 @@ def plan(config, num_classes: int, scheduler: str = 'memory_optimized') -> dict:
   task_shapes = step.abstract_task(arch, num_classes, descriptions=bool(config.loss.consistency_weight))
   task = _placed(task_shapes, jax.tree.map(lambda _: repl, task_shapes))
   clip = pipeline.ClipSpec(arch.vision.num_frames, arch.vision.image_size, tuple(arch.mean), tuple(arch.std))
-  train = programs.compile_train_step(config, model, tx, labels, mesh, state_sh, frozen_sh, state, frozen_a,
-                                      batch, task, clip, compiler_options=options)
+  train = programs.lower_train_step(config, model, tx, labels, mesh, state_sh, frozen_sh, state, frozen_a, batch,
+                                    task, clip)
 
   params = partition.merge(state['trainable'], frozen_a)
   evaluator = evaluate.Evaluator(config, model, mesh, None, clip, jax.process_index(), pcount)
   eval_batch = batching.abstract_eval_batch(config, arch, mesh, pcount)
   class_emb = jax.ShapeDtypeStruct((num_classes, arch.embed_dim), jax.numpy.float32, sharding=repl)
-  evaluation = evaluator.score.lower(params, eval_batch, class_emb).compile(options)
+  evaluation = evaluator.score.lower(params, eval_batch, class_emb)
   return dict(train=train, evaluation=evaluation, state=state, frozen=frozen_a, params=params, batch=batch,
               eval_batch=eval_batch, task=task, mesh=mesh, model=model, labels=labels, shapes=shapes,
-              trainable=trainable, frozen_shapes=frozen, options=options)
+              trainable=trainable, frozen_shapes=frozen)
 
 
 def summarize(config, num_classes: int, scheduler: str = 'memory_optimized') -> tuple[str, dict]:

@@ -8,6 +8,7 @@ of the partitioned program, but the schedule (which buffers live at once) is XLA
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any
 
@@ -33,6 +34,27 @@ def compile_train_step(config, model, tx, labels: dict, mesh: jax.sharding.Mesh,
   `frozen` and `task` may be arrays or ShapeDtypeStructs. Pixels arrive as the loader sends them (uint8,
   or float32 0..1) and are normalised in the step with `clip`'s mean/std (feed.normalizing_step);
   `optim.skip_nonfinite` guards the step (nonfinite.guard); the state and the batch are donated."""
+  return compile_lowered(lower_train_step(config, model, tx, labels, mesh, state_sh, frozen_sh, state, frozen,
+                                          batch_abstract, task, clip), compiler_options)
+
+
+def compile_lowered(lowered: jax.stages.Lowered, compiler_options: dict | None = None) -> jax.stages.Compiled:
+  with _donation_quiet():
+    return lowered.compile(compiler_options)
+
+
+@contextlib.contextmanager
+def _donation_quiet():
+  """The batch is donated to free it early; no output can reuse it, which jax would warn about."""
+  with warnings.catch_warnings():
+    warnings.filterwarnings('ignore', message='Some donated buffers were not usable')
+    yield
+
+
+def lower_train_step(config, model, tx, labels: dict, mesh: jax.sharding.Mesh, state_sh: dict, frozen_sh: dict,
+                     state, frozen, batch_abstract: dict, task: dict, clip) -> jax.stages.Lowered:
+  """compile_train_step's program, lowered and not yet compiled (the scale test compiles each distinct
+  program once)."""
   repl = NamedSharding(mesh, P())
   step_fn = step_lib.make_train_step(model=model, tx=tx, labels=labels, loss_fn=losses.get_loss(config.loss.name),
                                      loss_kwargs=tasks.loss_kwargs(config), accum_steps=config.optim.accum_steps)
@@ -42,9 +64,8 @@ def compile_train_step(config, model, tx, labels: dict, mesh: jax.sharding.Mesh,
   batch_sh = jax.tree.map(lambda x: x.sharding, batch_abstract)
   jitted = jax.jit(step_fn, in_shardings=(state_sh, frozen_sh, batch_sh, jax.tree.map(lambda _: repl, task)),
                    out_shardings=(state_sh, repl), donate_argnums=(0, 2))
-  with warnings.catch_warnings():  # The batch is donated to free it early; no output can reuse it.
-    warnings.filterwarnings('ignore', message='Some donated buffers were not usable')
-    return jitted.lower(state, frozen, batch_abstract, task).compile(compiler_options)
+  with _donation_quiet():
+    return jitted.lower(state, frozen, batch_abstract, task)
 
 
 def memory(compiled) -> dict[str, Any]:

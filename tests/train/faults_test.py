@@ -102,9 +102,13 @@ def test_repeated_faults_end_byte_identical(reference, data_dir, tmp_path):
   assert re.search(r'CheckpointError: writing \S+/checkpoints/8 failed: OSError: \[Errno 27\] File too large\. '
                    # The newest stack's Orbax lists no best step here ('best': []); cause not investigated.
                    r"Committed before it and still restorable: \{'checkpoints': \[4, 6\], 'best': \[6?\]\}", err), err[-2000:]
-  leg('kill_during_eval:12')  # Validation at 12 done, its checkpoints not written.
+  # Two legs with a worker process and device prefetch on (they may change on resume): one resumes into
+  # them and is SIGKILLed with the worker alive, the next resumes with them again.
+  workers = '--config.data.num_workers=1'
+  leg('kill_during_eval:12', workers)  # Validation at 12 done, its checkpoints not written.
   assert _steps(w) == [6, 8] and _steps(w, 'best') == [6]
-  err = leg('term_after_step:14', rc=preemption.EXIT_CODE)  # Preemption: save at the step boundary, exit 75.
+  # Preemption: save at the step boundary, exit 75.
+  err = leg('term_after_step:14', workers, rc=preemption.EXIT_CODE)
   seconds = float(re.search(r'preempted: saved step 14 ([0-9.]+) s after the notice; exit code 75', err).group(1))
   assert seconds < 60 and _steps(w) == [12, 14] and not (w / 'run.lock').exists()
   # Corrupt the newest step (truncate its largest array file) and leave a stray temporary folder.

@@ -1,6 +1,6 @@
 """Two processes x 4 devices with `--config.sharding.preset=fsdp`, through launch/local_multiprocess.sh:
 the same logits as one process on 8 devices, parameters and optimizer moments really split, and a
-resume after SIGKILL of both processes (the machinery of trainer_test.py's SIGKILL and multi-process tests)."""
+resume after SIGKILL of both processes; every test video is scored once over the two processes."""
 import json
 import os
 import re
@@ -70,7 +70,8 @@ def test_fsdp_on_two_processes_gives_the_one_process_logits(runs):
   trainable, opt, frozen = int(split[1]), int(split[3]), int(split[5])
   assert trainable > 0 and opt == 2 * trainable and frozen > 0  # Adam's mu and nu of each split parameter.
   res = json.loads((root / 'two' / 'results.json').read_text())
-  assert res['frozen_unchanged'] is True and res['test']['few_shot_test']['num_videos'] == 96 * 4
+  assert res['frozen_unchanged'] is True and res['test']['few_shot_test']['num_videos'] == 96 * 4  # Each once.
+  assert 'NOTE: 2 processes, 8 devices' in (root / 'two' / 'process_1.log').read_text()
 
 
 @pytest.mark.slow
