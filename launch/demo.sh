@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The embedded known-answer demo: no downloads, about 10 minutes on 2 idle CPU cores once .venv exists.
+# The embedded known-answer demo: no downloads, about 7 minutes on 2 idle CPU cores once .venv exists
+# (6 min 48 s measured, BENCHMARKS.md).
 #
 #   bash launch/demo.sh [--config.data.seed=7 ...]     (extra flags go to every run)
 #
