@@ -11,16 +11,11 @@ its own copy, so the budget is per input process.
 """
 from __future__ import annotations
 
-import io
 import threading
 
 import numpy as np
-from PIL import Image
 
-
-def decode(encoded: bytes) -> np.ndarray:
-  """One JPEG or PNG frame -> uint8 [H, W, 3] (what `transforms.decode_frames` decodes, as an array)."""
-  return np.asarray(Image.open(io.BytesIO(encoded)).convert('RGB'))
+from msta_jax.data import transforms
 
 
 class FrameCache:
@@ -42,7 +37,7 @@ class FrameCache:
     for i in picks.tolist():
       frame = self._frames.get((index, i))  # A dict read is atomic under the GIL: no lock to read.
       if frame is None:
-        frame = decode(encoded[i])
+        frame = np.asarray(transforms.decode_frame(encoded[i]))  # The loader's decoder, as an array.
         frame.flags.writeable = False      # Shared by every later clip that picks it.
         self._add((index, i), frame)
         self.misses += 1

@@ -52,15 +52,20 @@ def segment_indices(num_stored: int, num_frames: int, *, rng: np.random.Generato
   return np.minimum(np.floor(pos).astype(np.int64), num_stored - 1)
 
 
+def decode_frame(encoded: bytes) -> Image.Image:
+  """One stored frame (JPEG or PNG) as an RGB image."""
+  im = Image.open(io.BytesIO(encoded))
+  im.load()
+  return im if im.mode == 'RGB' else im.convert('RGB')  # convert('RGB') of an RGB image copies it.
+
+
 def decode_frames(encoded: list[bytes], indices: np.ndarray) -> list[Image.Image]:
   """Decodes only the sampled frames (JPEG or PNG)."""
   cache: dict[int, Image.Image] = {}
   out = []
   for i in indices.tolist():
     if i not in cache:
-      im = Image.open(io.BytesIO(encoded[i]))
-      im.load()
-      cache[i] = im if im.mode == 'RGB' else im.convert('RGB')  # convert('RGB') of an RGB image copies it.
+      cache[i] = decode_frame(encoded[i])
     out.append(cache[i])
   return out
 
